@@ -1,0 +1,89 @@
+//! Typed request extensions set by the listener and the router, read by layers and logs.
+//!
+//! Layers learn about the connection and the matched route through these instead of
+//! re-parsing anything.
+
+use std::{net::SocketAddr, sync::Arc};
+
+/// Facts about the downstream connection a request arrived on.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    /// The client's address as seen on the socket.
+    pub remote_addr: SocketAddr,
+    /// The local address the connection was accepted on.
+    pub local_addr: SocketAddr,
+    /// `true` when the connection is TLS-terminated by the gateway.
+    pub tls: bool,
+    /// The SNI the client sent, when the connection is TLS.
+    pub server_name: Option<Arc<str>>,
+}
+
+impl ConnectionInfo {
+    /// The scheme clients used to reach the gateway.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
+/// The Gateway listener port a request arrived on, as written in the Gateway (not the
+/// port actually bound, which a listen map may change). Redirects use it as the default port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerPort(pub u16);
+
+/// Identity of a configuration object, used for logs, metrics and status.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ResourceRef {
+    /// API group (`gateway.networking.k8s.io`, `""` for core).
+    pub group: Arc<str>,
+    /// Kind (`HTTPRoute`, `Service`, ...).
+    pub kind: Arc<str>,
+    /// Namespace (`""` for cluster-scoped objects).
+    pub namespace: Arc<str>,
+    /// Name.
+    pub name: Arc<str>,
+    /// Section within the object (listener name, rule name or index), when relevant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<Arc<str>>,
+}
+
+impl ResourceRef {
+    /// A reference without a section.
+    pub fn new(group: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            section: None,
+        }
+    }
+
+    /// The same reference pointing at one section of the object.
+    pub fn with_section(mut self, section: impl Into<Arc<str>>) -> Self {
+        self.section = Some(section.into());
+        self
+    }
+}
+
+impl std::fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)?;
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)?;
+        }
+        if let Some(section) = &self.section {
+            write!(f, " ({section})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The route rule a request matched, set by the router before the rule's stack runs.
+#[derive(Clone, Debug)]
+pub struct MatchedRoute(pub Arc<ResourceRef>);
+
+/// The path prefix the router matched (for `PathPrefix` matches), so that
+/// `ReplacePrefixMatch` redirects and rewrites know what to replace.
+#[derive(Clone, Debug)]
+pub struct MatchedPrefix(pub Arc<str>);

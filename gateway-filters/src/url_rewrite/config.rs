@@ -1,0 +1,17 @@
+//! Configuration of the URL rewrite filter.
+
+use http::HeaderValue;
+use serde::Serialize;
+
+use crate::path_modifier::PathModifier;
+
+/// Gateway API `URLRewrite`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlRewriteConfig {
+    /// New `Host` (authority) sent upstream.
+    #[serde(serialize_with = "gateway_core::serde_http::opt_header_value")]
+    pub hostname: Option<HeaderValue>,
+    /// Path change.
+    pub path: Option<PathModifier>,
+}

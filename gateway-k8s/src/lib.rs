@@ -1,0 +1,1 @@
+//! Configuration sources: where Kubernetes objects come from.

@@ -1,0 +1,136 @@
+//! Types shared by several Gateway API resources.
+
+use serde::{Deserialize, Serialize};
+
+/// A reference from a route to the Gateway (or other parent) it attaches to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentReference {
+    /// API group of the parent; defaults to `gateway.networking.k8s.io`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind of the parent; defaults to `Gateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Namespace of the parent; defaults to the route's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name of the parent.
+    pub name: String,
+    /// Listener name within the Gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+    /// Listener port within the Gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl ParentReference {
+    /// The group, with the API server's default filled in.
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or(crate::api::GATEWAY_GROUP)
+    }
+
+    /// The kind, with the API server's default filled in.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("Gateway")
+    }
+}
+
+/// A reference to a backend (by default a core `Service`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendObjectReference {
+    /// API group; `""` (core) by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind; `Service` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name of the referent.
+    pub name: String,
+    /// Namespace; the route's namespace by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Destination port (the Service port); required for Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl BackendObjectReference {
+    /// The group, defaulted to core (`""`).
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or("")
+    }
+
+    /// The kind, defaulted to `Service`.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("Service")
+    }
+}
+
+/// A reference to a Secret (or other object) holding a certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretObjectReference {
+    /// API group; `""` (core) by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind; `Secret` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name of the referent.
+    pub name: String,
+    /// Namespace; the Gateway's namespace by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl SecretObjectReference {
+    /// The group, defaulted to core (`""`).
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or("")
+    }
+
+    /// The kind, defaulted to `Secret`.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("Secret")
+    }
+}
+
+/// A group and kind pair.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteGroupKind {
+    /// API group; defaults to `gateway.networking.k8s.io`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind.
+    pub kind: String,
+}
+
+impl RouteGroupKind {
+    /// The group, defaulted to the Gateway API group.
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or(crate::api::GATEWAY_GROUP)
+    }
+}
+
+/// A Kubernetes condition, in the shape `metav1.Condition` is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type (`Accepted`, `Programmed`, `ResolvedRefs`, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `"True"`, `"False"` or `"Unknown"`.
+    pub status: String,
+    /// Machine-readable reason.
+    pub reason: String,
+    /// Human-readable detail.
+    pub message: String,
+    /// The `metadata.generation` this condition was computed from.
+    pub observed_generation: i64,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+}

@@ -1,0 +1,41 @@
+//! Backends: resolved endpoint sets, or the reason a reference is invalid.
+
+use gateway_core::extensions::ResourceRef;
+use serde::Serialize;
+use std::{net::SocketAddr, sync::Arc};
+
+/// Application protocol spoken to a backend (Service port `appProtocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AppProtocol {
+    /// HTTP/1.1 (default).
+    Http1,
+    /// HTTP/2 with prior knowledge (`kubernetes.io/h2c`).
+    H2c,
+    /// WebSocket over HTTP/1.1 (`kubernetes.io/ws`).
+    WebSocket,
+}
+
+/// A Service port resolved to its endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedBackend {
+    /// The Service, with `section` = the Service port number.
+    pub resource: ResourceRef,
+    /// Ready endpoint addresses (pod IP : target port); may be empty.
+    pub endpoints: Arc<[SocketAddr]>,
+    /// Protocol to speak.
+    pub protocol: AppProtocol,
+}
+
+/// Where a backendRef leads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackendTarget {
+    /// A resolved backend.
+    Resolved(Arc<ResolvedBackend>),
+    /// An invalid reference: requests it would receive answer 500.
+    Invalid {
+        /// Why (also reported in route status).
+        reason: Arc<str>,
+    },
+}

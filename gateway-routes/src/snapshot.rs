@@ -1,0 +1,78 @@
+//! The input of the compiler: every object the gateway knows about.
+
+use crate::api::{
+    ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, Namespace, ReferenceGrant, Secret,
+    Service, TlsRoute,
+};
+
+/// A consistent set of Kubernetes objects, as read from one source at one moment.
+///
+/// Sources fill it with [`Snapshot::insert`]; the compiler reads it. Order is irrelevant:
+/// the compiler sorts what it needs.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// GatewayClasses.
+    pub gateway_classes: Vec<GatewayClass>,
+    /// Gateways.
+    pub gateways: Vec<Gateway>,
+    /// HTTPRoutes.
+    pub http_routes: Vec<HttpRoute>,
+    /// TLSRoutes.
+    pub tls_routes: Vec<TlsRoute>,
+    /// ReferenceGrants.
+    pub reference_grants: Vec<ReferenceGrant>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Secrets.
+    pub secrets: Vec<Secret>,
+    /// ConfigMaps.
+    pub config_maps: Vec<ConfigMap>,
+    /// Namespaces.
+    pub namespaces: Vec<Namespace>,
+}
+
+/// One object of a kind the gateway reads.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Object {
+    /// A GatewayClass.
+    GatewayClass(GatewayClass),
+    /// A Gateway.
+    Gateway(Gateway),
+    /// An HTTPRoute.
+    HttpRoute(HttpRoute),
+    /// A TLSRoute.
+    TlsRoute(TlsRoute),
+    /// A ReferenceGrant.
+    ReferenceGrant(ReferenceGrant),
+    /// A Service.
+    Service(Service),
+    /// An EndpointSlice.
+    EndpointSlice(EndpointSlice),
+    /// A Secret.
+    Secret(Secret),
+    /// A ConfigMap.
+    ConfigMap(ConfigMap),
+    /// A Namespace.
+    Namespace(Namespace),
+}
+
+impl Snapshot {
+    /// Adds one object.
+    pub fn insert(&mut self, object: Object) {
+        match object {
+            Object::GatewayClass(o) => self.gateway_classes.push(o),
+            Object::Gateway(o) => self.gateways.push(o),
+            Object::HttpRoute(o) => self.http_routes.push(o),
+            Object::TlsRoute(o) => self.tls_routes.push(o),
+            Object::ReferenceGrant(o) => self.reference_grants.push(o),
+            Object::Service(o) => self.services.push(o),
+            Object::EndpointSlice(o) => self.endpoint_slices.push(o),
+            Object::Secret(o) => self.secrets.push(o),
+            Object::ConfigMap(o) => self.config_maps.push(o),
+            Object::Namespace(o) => self.namespaces.push(o),
+        }
+    }
+}
