@@ -6,5 +6,6 @@
 //! precedence). The build step turns a plan into the services the runtime serves.
 
 pub mod api;
+pub mod compile;
 pub mod plan;
 pub mod snapshot;

@@ -76,3 +76,33 @@ impl Snapshot {
         }
     }
 }
+
+/// The API group of an `apiVersion` (`""` for core `v1`).
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+impl Object {
+    /// Decodes one Kubernetes object of a kind the gateway reads from its JSON form.
+    ///
+    /// Returns `Ok(None)` for kinds the gateway ignores (Deployments, Pods, ...). Both the
+    /// directory source and the API-server source go through here, so the two agree on
+    /// which kinds matter.
+    pub fn from_json(api_version: &str, kind: &str, value: serde_json::Value) -> Result<Option<Self>, serde_json::Error> {
+        use serde_json::from_value;
+        let object = match (group_of(api_version), kind) {
+            (crate::api::GATEWAY_GROUP, "GatewayClass") => Self::GatewayClass(from_value(value)?),
+            (crate::api::GATEWAY_GROUP, "Gateway") => Self::Gateway(from_value(value)?),
+            (crate::api::GATEWAY_GROUP, "HTTPRoute") => Self::HttpRoute(from_value(value)?),
+            (crate::api::GATEWAY_GROUP, "TLSRoute") => Self::TlsRoute(from_value(value)?),
+            (crate::api::GATEWAY_GROUP, "ReferenceGrant") => Self::ReferenceGrant(from_value(value)?),
+            ("", "Service") => Self::Service(from_value(value)?),
+            ("", "Secret") => Self::Secret(from_value(value)?),
+            ("", "ConfigMap") => Self::ConfigMap(from_value(value)?),
+            ("", "Namespace") => Self::Namespace(from_value(value)?),
+            ("discovery.k8s.io", "EndpointSlice") => Self::EndpointSlice(from_value(value)?),
+            _ => return Ok(None),
+        };
+        Ok(Some(object))
+    }
+}

@@ -1,0 +1,190 @@
+//! HTTPRoute rules into plan rules: matches, filters, weighted backends, timeouts, retry.
+
+use gateway_core::extensions::ResourceRef;
+use gateway_filters::retry::RetryConfig;
+use http::StatusCode;
+use std::sync::Arc;
+
+use super::{
+    duration::parse_duration,
+    filters::{FilterError, convert_filters},
+    matches::{default_match, request_match},
+    refs::{BackendIndex, RefError, Referrer},
+};
+use crate::{
+    api::{GATEWAY_GROUP, HttpRoute, HttpRouteRule},
+    plan::{BackendPlan, BackendTarget, RequestMatch, RulePlan, TimeoutsPlan},
+};
+
+/// A rule ready to be placed in virtual hosts.
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    /// The rule as served.
+    pub(crate) plan: RulePlan,
+    /// Its matches, in spec order.
+    pub(crate) matches: Vec<RequestMatch>,
+}
+
+/// All rules of a route and what went wrong while compiling them.
+#[derive(Debug, Default)]
+pub(crate) struct CompiledRoute {
+    /// Rules in spec order (invalid ones answer 500).
+    pub(crate) rules: Vec<CompiledRule>,
+    /// Unresolved references (`ResolvedRefs=False`).
+    pub(crate) ref_errors: Vec<RefError>,
+    /// Invalid rules (`PartiallyInvalid`, or `Accepted=False` when all are invalid).
+    pub(crate) invalid_rules: Vec<String>,
+}
+
+/// Compiles every rule of an HTTPRoute.
+pub(crate) fn compile_route(route: &HttpRoute, namespace: &str, backends: &BackendIndex<'_>) -> CompiledRoute {
+    let name = route.metadata.name.as_deref().unwrap_or_default();
+    let from = Referrer {
+        group: GATEWAY_GROUP,
+        kind: "HTTPRoute",
+        namespace,
+    };
+    let default_rules = [HttpRouteRule::default()];
+    let rules = match route.spec.rules.as_deref() {
+        Some(rules) if !rules.is_empty() => rules,
+        _ => &default_rules,
+    };
+    let mut out = CompiledRoute::default();
+    for (index, rule) in rules.iter().enumerate() {
+        let section = rule.name.clone().unwrap_or_else(|| index.to_string());
+        let resource = Arc::new(ResourceRef::new(GATEWAY_GROUP, "HTTPRoute", namespace, name).with_section(section));
+        let field = format!("spec.rules[{index}]");
+        let compiled = compile_rule(rule, &field, resource.clone(), from, backends, &mut out.ref_errors);
+        out.rules.push(match compiled {
+            Ok(rule) => rule,
+            Err(FilterError(message)) => {
+                out.invalid_rules.push(message.clone());
+                let matches = rule_matches(rule, &field).unwrap_or_else(|_| vec![default_match()]);
+                CompiledRule {
+                    plan: RulePlan {
+                        resource,
+                        filters: Vec::new(),
+                        backends: vec![BackendPlan {
+                            weight: 1,
+                            target: BackendTarget::Invalid {
+                                reason: Arc::from(message.as_str()),
+                            },
+                            filters: Vec::new(),
+                        }],
+                        timeouts: TimeoutsPlan::default(),
+                        retry: None,
+                    },
+                    matches,
+                }
+            }
+        });
+    }
+    out
+}
+
+fn rule_matches(rule: &HttpRouteRule, field: &str) -> Result<Vec<RequestMatch>, FilterError> {
+    match rule.matches.as_deref() {
+        None | Some([]) => Ok(vec![default_match()]),
+        Some(matches) => matches
+            .iter()
+            .enumerate()
+            .map(|(i, m)| request_match(m, &format!("{field}.matches[{i}]")).map_err(FilterError))
+            .collect(),
+    }
+}
+
+fn compile_rule(
+    rule: &HttpRouteRule,
+    field: &str,
+    resource: Arc<ResourceRef>,
+    from: Referrer<'_>,
+    backends: &BackendIndex<'_>,
+    ref_errors: &mut Vec<RefError>,
+) -> Result<CompiledRule, FilterError> {
+    let matches = rule_matches(rule, field)?;
+    let filters = convert_filters(&rule.filters, field, from, backends, ref_errors)?;
+    let mut plans = Vec::with_capacity(rule.backend_refs.len());
+    for (i, backend_ref) in rule.backend_refs.iter().enumerate() {
+        let (target, error) = backends.target(from, &backend_ref.backend);
+        ref_errors.extend(error);
+        let filters = convert_filters(
+            &backend_ref.filters,
+            &format!("{field}.backendRefs[{i}]"),
+            from,
+            backends,
+            ref_errors,
+        )?;
+        plans.push(BackendPlan {
+            weight: backend_ref.weight.unwrap_or(1),
+            target,
+            filters,
+        });
+    }
+    let timeouts = timeouts(rule, field)?;
+    let retry = rule
+        .retry
+        .as_ref()
+        .map(|retry| {
+            let codes = retry
+                .codes
+                .iter()
+                .enumerate()
+                .map(|(i, code)| {
+                    StatusCode::from_u16(*code)
+                        .ok()
+                        .filter(|c| c.is_server_error() || c.is_client_error())
+                        .ok_or_else(|| FilterError(format!("{field}.retry.codes[{i}]: {code} is not a 4xx/5xx code")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let defaults = RetryConfig::default();
+            Ok::<_, FilterError>(RetryConfig {
+                codes,
+                attempts: retry.attempts.unwrap_or(defaults.attempts),
+                backoff: retry
+                    .backoff
+                    .as_deref()
+                    .map(|b| parse_duration(b).map_err(|e| FilterError(format!("{field}.retry.backoff: {e}"))))
+                    .transpose()?
+                    .unwrap_or(defaults.backoff),
+                ..defaults
+            })
+        })
+        .transpose()?;
+    Ok(CompiledRule {
+        plan: RulePlan {
+            resource,
+            filters,
+            backends: plans,
+            timeouts,
+            retry,
+        },
+        matches,
+    })
+}
+
+fn timeouts(rule: &HttpRouteRule, field: &str) -> Result<TimeoutsPlan, FilterError> {
+    let Some(spec) = &rule.timeouts else {
+        return Ok(TimeoutsPlan::default());
+    };
+    let parse = |value: &Option<String>, what: &str| {
+        value
+            .as_deref()
+            .map(|v| parse_duration(v).map_err(|e| FilterError(format!("{field}.timeouts.{what}: {e}"))))
+            .transpose()
+            // A zero duration disables the timeout.
+            .map(|d| d.filter(|d| !d.is_zero()))
+    };
+    let request = parse(&spec.request, "request")?;
+    let backend_request = parse(&spec.backend_request, "backendRequest")?;
+    if let (Some(request), Some(backend)) = (request, backend_request)
+        && backend > request
+    {
+        return Err(FilterError(format!(
+            "{field}.timeouts.backendRequest: must not be longer than timeouts.request"
+        )));
+    }
+    Ok(TimeoutsPlan {
+        request,
+        backend_request,
+    })
+}

@@ -1,0 +1,224 @@
+//! Cross-namespace permission (ReferenceGrant) and backend resolution: a backendRef to a
+//! Service port becomes endpoint addresses the way Kubernetes resolves it.
+
+use gateway_core::extensions::ResourceRef;
+use k8s_openapi::api::core::v1::ServicePort;
+use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+
+use crate::{
+    api::{BackendObjectReference, EndpointSlice, ReferenceGrant, Service},
+    plan::{AppProtocol, BackendTarget, ResolvedBackend},
+};
+
+/// The label EndpointSlices carry to name their Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Who refers to what, for ReferenceGrant checks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Referrer<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) namespace: &'a str,
+}
+
+/// Whether a reference from `from` to `group/kind` `namespace/name` is allowed: always
+/// within a namespace, otherwise only when a ReferenceGrant in the target namespace says so.
+pub(crate) fn reference_allowed(
+    grants: &[ReferenceGrant],
+    from: Referrer<'_>,
+    group: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    if from.namespace == namespace {
+        return true;
+    }
+    grants
+        .iter()
+        .filter(|grant| grant.metadata.namespace.as_deref() == Some(namespace))
+        .any(|grant| {
+            grant.spec.from.iter().any(|f| {
+                f.group == from.group && f.kind == from.kind && f.namespace == from.namespace
+            }) && grant.spec.to.iter().any(|t| {
+                t.group == group && t.kind == kind && t.name.as_deref().is_none_or(|n| n == name)
+            })
+        })
+}
+
+/// Why a backendRef is not resolved, with the route `ResolvedRefs` reason it earns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RefError {
+    /// `InvalidKind`, `RefNotPermitted`, `BackendNotFound` or `UnsupportedProtocol`.
+    pub(crate) reason: &'static str,
+    /// Human-readable detail naming the reference.
+    pub(crate) message: String,
+}
+
+/// Services and their EndpointSlices, indexed once per compile.
+#[derive(Debug)]
+pub(crate) struct BackendIndex<'a> {
+    services: HashMap<(&'a str, &'a str), &'a Service>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    grants: &'a [ReferenceGrant],
+}
+
+impl<'a> BackendIndex<'a> {
+    /// Indexes services by namespace/name and slices by namespace/service name.
+    pub(crate) fn new(
+        services: &'a [Service],
+        slices: &'a [EndpointSlice],
+        grants: &'a [ReferenceGrant],
+    ) -> Self {
+        let services = services
+            .iter()
+            .filter_map(|svc| {
+                Some(((svc.metadata.namespace.as_deref()?, svc.metadata.name.as_deref()?), svc))
+            })
+            .collect();
+        let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        for slice in slices {
+            let service = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
+            if let (Some(namespace), Some(service)) = (slice.metadata.namespace.as_deref(), service) {
+                by_service.entry((namespace, service.as_str())).or_default().push(slice);
+            }
+        }
+        Self {
+            services,
+            slices: by_service,
+            grants,
+        }
+    }
+
+    /// Resolves a backendRef of `from` to a target; errors carry the status reason.
+    pub(crate) fn resolve(
+        &self,
+        from: Referrer<'_>,
+        backend: &BackendObjectReference,
+    ) -> Result<Arc<ResolvedBackend>, RefError> {
+        let namespace = backend.namespace.as_deref().unwrap_or(from.namespace);
+        let (group, kind) = (backend.group(), backend.kind());
+        if !(group.is_empty() && kind == "Service") {
+            return Err(RefError {
+                reason: "InvalidKind",
+                message: format!("backendRef {namespace}/{} has unsupported kind {group}/{kind}", backend.name),
+            });
+        }
+        if !reference_allowed(self.grants, from, "", "Service", namespace, &backend.name) {
+            return Err(RefError {
+                reason: "RefNotPermitted",
+                message: format!(
+                    "backendRef to Service {namespace}/{} is not permitted by any ReferenceGrant",
+                    backend.name
+                ),
+            });
+        }
+        let not_found = |message: String| RefError {
+            reason: "BackendNotFound",
+            message,
+        };
+        let service = self
+            .services
+            .get(&(namespace, backend.name.as_str()))
+            .ok_or_else(|| not_found(format!("Service {namespace}/{} not found", backend.name)))?;
+        let port = backend.port.ok_or_else(|| {
+            not_found(format!("backendRef to Service {namespace}/{} must set port", backend.name))
+        })?;
+        let service_port = service
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.port == i32::from(port)))
+            .ok_or_else(|| {
+                not_found(format!("Service {namespace}/{} has no port {port}", backend.name))
+            })?;
+        let protocol = app_protocol(service_port).map_err(|message| RefError {
+            reason: "UnsupportedProtocol",
+            message,
+        })?;
+        let endpoints = self.endpoints(namespace, &backend.name, service_port);
+        Ok(Arc::new(ResolvedBackend {
+            resource: ResourceRef::new("", "Service", namespace, &backend.name)
+                .with_section(port.to_string()),
+            endpoints,
+            protocol,
+        }))
+    }
+
+    /// Resolves like [`Self::resolve`], folding errors into an invalid target.
+    pub(crate) fn target(
+        &self,
+        from: Referrer<'_>,
+        backend: &BackendObjectReference,
+    ) -> (BackendTarget, Option<RefError>) {
+        match self.resolve(from, backend) {
+            Ok(resolved) => (BackendTarget::Resolved(resolved), None),
+            Err(err) => (
+                BackendTarget::Invalid {
+                    reason: Arc::from(err.message.as_str()),
+                },
+                Some(err),
+            ),
+        }
+    }
+
+    /// Ready endpoint addresses for a Service port: the slices' port with the Service
+    /// port's name, on every ready endpoint address. Never the ClusterIP.
+    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Arc<[SocketAddr]> {
+        let port_name = port.name.as_deref().unwrap_or("");
+        let mut out = Vec::new();
+        for slice in self.slices.get(&(namespace, service)).into_iter().flatten() {
+            if slice.address_type == "FQDN" {
+                continue;
+            }
+            let Some(number) = slice
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref().unwrap_or("") == port_name)
+                .and_then(|p| p.port)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            for endpoint in slice.endpoints.iter().flatten() {
+                let ready = endpoint
+                    .conditions
+                    .as_ref()
+                    .and_then(|c| c.ready)
+                    .unwrap_or(true);
+                if !ready {
+                    continue;
+                }
+                for address in &endpoint.addresses {
+                    if let Ok(ip) = address.parse() {
+                        let addr = SocketAddr::new(ip, number);
+                        if !out.contains(&addr) {
+                            out.push(addr);
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.into()
+    }
+}
+
+/// The protocol to speak to a Service port, from its `appProtocol`.
+fn app_protocol(port: &ServicePort) -> Result<AppProtocol, String> {
+    match port.app_protocol.as_deref() {
+        None | Some("http") | Some("HTTP") => Ok(AppProtocol::Http1),
+        Some("kubernetes.io/h2c") => Ok(AppProtocol::H2c),
+        Some("kubernetes.io/ws") => Ok(AppProtocol::WebSocket),
+        Some(other) if other.contains('/') => Err(format!(
+            "Service port {} has unsupported appProtocol {other:?}",
+            port.port
+        )),
+        Some(_) => Ok(AppProtocol::Http1),
+    }
+}

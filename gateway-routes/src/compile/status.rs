@@ -1,0 +1,123 @@
+//! Status as Kubernetes stores it: `GatewayClassStatus`, `GatewayStatus`, `RouteStatus`.
+//!
+//! The compiler fills these; the admin `/status` endpoint serves them and `gateway check`
+//! prints them. Field names and nesting follow the Gateway API CRDs exactly.
+
+use serde::Serialize;
+
+use crate::api::{Condition, ParentReference, RouteGroupKind};
+
+/// The status of one object, with its identity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    /// `group/version` of the object.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace (`""` for cluster-scoped objects).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The status stanza.
+    pub status: StatusBody,
+}
+
+/// The status stanza of one object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum StatusBody {
+    /// `GatewayClassStatus`.
+    GatewayClass {
+        /// Conditions.
+        conditions: Vec<Condition>,
+    },
+    /// `GatewayStatus`.
+    Gateway(GatewayStatus),
+    /// `RouteStatus` (HTTPRoute, TLSRoute).
+    Route(RouteStatus),
+}
+
+/// `GatewayStatus`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    /// Addresses the Gateway is reachable at.
+    pub addresses: Vec<GatewayStatusAddress>,
+    /// `Accepted`, `Programmed`.
+    pub conditions: Vec<Condition>,
+    /// One entry per listener.
+    pub listeners: Vec<ListenerStatus>,
+}
+
+/// An address in `GatewayStatus`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatusAddress {
+    /// `IPAddress` or `Hostname`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The address.
+    pub value: String,
+}
+
+/// `ListenerStatus`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerStatus {
+    /// Listener name.
+    pub name: String,
+    /// Route kinds this listener accepts.
+    pub supported_kinds: Vec<RouteGroupKind>,
+    /// Routes attached.
+    pub attached_routes: i32,
+    /// `Accepted`, `ResolvedRefs`, `Programmed`, `Conflicted`.
+    pub conditions: Vec<Condition>,
+}
+
+/// `RouteStatus`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteStatus {
+    /// One entry per parentRef this controller handles.
+    pub parents: Vec<RouteParentStatus>,
+}
+
+/// `RouteParentStatus`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteParentStatus {
+    /// The parentRef, with the API server's defaults (group, kind) filled in.
+    pub parent_ref: ParentReference,
+    /// This controller's name.
+    pub controller_name: String,
+    /// `Accepted`, `ResolvedRefs`, `PartiallyInvalid`.
+    pub conditions: Vec<Condition>,
+}
+
+/// Builds conditions that share an observed generation and transition time.
+#[derive(Clone, Debug)]
+pub(crate) struct Conditions<'a> {
+    pub(crate) generation: i64,
+    pub(crate) time: &'a str,
+}
+
+impl Conditions<'_> {
+    /// One condition.
+    pub(crate) fn make(&self, type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+        Condition {
+            type_: type_.to_owned(),
+            status: if status { "True" } else { "False" }.to_owned(),
+            reason: reason.to_owned(),
+            message: message.into(),
+            observed_generation: self.generation,
+            last_transition_time: self.time.to_owned(),
+        }
+    }
+}
+
+/// The object's `metadata.generation`, or 1 when the manifest has none (what the API
+/// server assigns on create).
+pub(crate) fn generation(meta: &crate::api::ObjectMeta) -> i64 {
+    meta.generation.unwrap_or(1)
+}

@@ -1,0 +1,53 @@
+//! Builds a listener's virtual hosts: one per distinct effective hostname, each holding
+//! every match of every attached rule in Gateway API precedence order.
+
+use std::sync::Arc;
+
+use super::{http_routes::CompiledRoute, matches::rank};
+use crate::plan::{HostMatch, RouteEntry, VirtualHost};
+
+/// A route attached to a listener.
+#[derive(Debug)]
+pub(crate) struct AttachedRoute {
+    /// Effective hostnames on this listener.
+    pub(crate) hostnames: Vec<HostMatch>,
+    /// Tie-breakers across routes: creation timestamp, then namespace/name.
+    pub(crate) order: (String, String, String),
+    /// The compiled rules.
+    pub(crate) route: Arc<CompiledRoute>,
+}
+
+/// Builds the virtual hosts of a listener, most specific hostname first.
+pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
+    let mut hostnames: Vec<&HostMatch> = attached.iter().flat_map(|a| &a.hostnames).collect();
+    hostnames.sort_by_key(|h| (h.specificity(), (*h).clone()));
+    hostnames.dedup();
+    hostnames
+        .into_iter()
+        .map(|hostname| {
+            let mut rules = Vec::new();
+            let mut keyed = Vec::new();
+            for route in attached.iter().filter(|a| a.hostnames.contains(hostname)) {
+                for (rule_index, rule) in route.route.rules.iter().enumerate() {
+                    let plan_index = rules.len();
+                    rules.push(rule.plan.clone());
+                    for (match_index, m) in rule.matches.iter().enumerate() {
+                        keyed.push((
+                            (rank(m), &route.order, rule_index, match_index),
+                            RouteEntry {
+                                matcher: m.clone(),
+                                rule: plan_index,
+                            },
+                        ));
+                    }
+                }
+            }
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            VirtualHost {
+                hostname: hostname.clone(),
+                rules,
+                routes: keyed.into_iter().map(|(_, entry)| entry).collect(),
+            }
+        })
+        .collect()
+}
