@@ -136,10 +136,9 @@ pub fn local_response(status: StatusCode, flag: ResponseFlag) -> Response {
     let text = status.canonical_reason().unwrap_or("error");
     let mut response = http::Response::new(body::full(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response.extensions_mut().insert(flag);
     response
 }
@@ -163,7 +162,10 @@ mod tests {
             let response = err.into_response();
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(
-                response.extensions().get::<ResponseFlag>().map(|f| f.as_str()),
+                response
+                    .extensions()
+                    .get::<ResponseFlag>()
+                    .map(|f| f.as_str()),
                 Some(flag)
             );
         }

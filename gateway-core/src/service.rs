@@ -103,8 +103,14 @@ mod tests {
             }
         }));
         let clone = service.clone();
-        let first = service.call_shared(http::Request::new(body::empty())).await.unwrap();
-        let second = clone.call_shared(http::Request::new(body::empty())).await.unwrap();
+        let first = service
+            .call_shared(http::Request::new(body::empty()))
+            .await
+            .unwrap();
+        let second = clone
+            .call_shared(http::Request::new(body::empty()))
+            .await
+            .unwrap();
         assert_eq!(first.status().as_u16(), 200);
         assert_eq!(second.status().as_u16(), 201);
     }

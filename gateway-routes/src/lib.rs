@@ -6,6 +6,8 @@
 //! precedence). The build step turns a plan into the services the runtime serves.
 
 pub mod api;
+pub mod build;
 pub mod compile;
 pub mod plan;
+pub mod runtime;
 pub mod snapshot;

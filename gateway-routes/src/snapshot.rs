@@ -88,14 +88,20 @@ impl Object {
     /// Returns `Ok(None)` for kinds the gateway ignores (Deployments, Pods, ...). Both the
     /// directory source and the API-server source go through here, so the two agree on
     /// which kinds matter.
-    pub fn from_json(api_version: &str, kind: &str, value: serde_json::Value) -> Result<Option<Self>, serde_json::Error> {
+    pub fn from_json(
+        api_version: &str,
+        kind: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<Self>, serde_json::Error> {
         use serde_json::from_value;
         let object = match (group_of(api_version), kind) {
             (crate::api::GATEWAY_GROUP, "GatewayClass") => Self::GatewayClass(from_value(value)?),
             (crate::api::GATEWAY_GROUP, "Gateway") => Self::Gateway(from_value(value)?),
             (crate::api::GATEWAY_GROUP, "HTTPRoute") => Self::HttpRoute(from_value(value)?),
             (crate::api::GATEWAY_GROUP, "TLSRoute") => Self::TlsRoute(from_value(value)?),
-            (crate::api::GATEWAY_GROUP, "ReferenceGrant") => Self::ReferenceGrant(from_value(value)?),
+            (crate::api::GATEWAY_GROUP, "ReferenceGrant") => {
+                Self::ReferenceGrant(from_value(value)?)
+            }
             ("", "Service") => Self::Service(from_value(value)?),
             ("", "Secret") => Self::Secret(from_value(value)?),
             ("", "ConfigMap") => Self::ConfigMap(from_value(value)?),

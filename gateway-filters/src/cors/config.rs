@@ -49,3 +49,20 @@ pub struct CorsConfig {
     /// `Access-Control-Max-Age` in seconds.
     pub max_age: u32,
 }
+
+impl Default for CorsConfig {
+    /// Nothing allowed: no origins, methods or headers, no credentials, and the Gateway API
+    /// default `maxAge` of 5 seconds.
+    fn default() -> Self {
+        Self {
+            allow_origins: Vec::new(),
+            allow_credentials: false,
+            allow_methods: Vec::new(),
+            allow_any_method: false,
+            allow_headers: Vec::new(),
+            allow_any_header: false,
+            expose_headers: Vec::new(),
+            max_age: 5,
+        }
+    }
+}

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::path_modifier::PathModifier;
 
-/// Gateway API `URLRewrite`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Gateway API `URLRewrite`. The default rewrites nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlRewriteConfig {
     /// New `Host` (authority) sent upstream.

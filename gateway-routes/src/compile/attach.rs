@@ -65,10 +65,7 @@ pub(crate) fn attach(
         return ParentOutcome::NotOurs;
     };
     let gateway = &gateways[index];
-    let reject = |reason, message: String| ParentOutcome::Rejected {
-        reason,
-        message,
-    };
+    let reject = |reason, message: String| ParentOutcome::Rejected { reason, message };
 
     let candidates: Vec<usize> = gateway
         .listeners
@@ -95,7 +92,12 @@ pub(crate) fn attach(
             let l = &gateway.listeners[i];
             l.usable
                 && l.kinds.iter().any(|k| k.kind == route.kind)
-                && namespace_allowed(&l.allowed_namespaces, gateway.namespace, route.namespace, labels)
+                && namespace_allowed(
+                    &l.allowed_namespaces,
+                    gateway.namespace,
+                    route.namespace,
+                    labels,
+                )
         })
         .collect();
     if allowed.is_empty() {

@@ -54,13 +54,26 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1h2m3s4ms").unwrap(), Duration::from_millis(3_723_004));
+        assert_eq!(
+            parse_duration("1h2m3s4ms").unwrap(),
+            Duration::from_millis(3_723_004)
+        );
         assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
     }
 
     #[test]
     fn rejects_what_gep_2257_forbids() {
-        for bad in ["", "1", "1.5s", "-1s", "1d", "s", "123456s", "1h1h1h1h1h", "1 s"] {
+        for bad in [
+            "",
+            "1",
+            "1.5s",
+            "-1s",
+            "1d",
+            "s",
+            "123456s",
+            "1h1h1h1h1h",
+            "1 s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
         }
     }

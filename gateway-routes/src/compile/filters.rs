@@ -1,7 +1,7 @@
 //! Gateway API `HTTPRouteFilter`s into pre-parsed filter configurations.
 
 use gateway_filters::{
-    cors::{CorsConfig, OriginPattern},
+    cors::{CorsConfig, parse_origin},
     header_modifier::{HeaderModifierConfig, HeaderPair},
     mirror::MirrorConfig,
     path_modifier::PathModifier,
@@ -35,14 +35,25 @@ pub(crate) fn convert_filters(
     let mut rewrite = false;
     for (i, filter) in filters.iter().enumerate() {
         let field = format!("{field}.filters[{i}]");
-        let missing = || FilterError(format!("{field}: type {} needs its configuration field", filter.type_));
+        let missing = || {
+            FilterError(format!(
+                "{field}: type {} needs its configuration field",
+                filter.type_
+            ))
+        };
         let plan = match filter.type_.as_str() {
             "RequestHeaderModifier" => FilterPlan::RequestHeaderModifier(header_modifier(
-                filter.request_header_modifier.as_ref().ok_or_else(missing)?,
+                filter
+                    .request_header_modifier
+                    .as_ref()
+                    .ok_or_else(missing)?,
                 &format!("{field}.requestHeaderModifier"),
             )?),
             "ResponseHeaderModifier" => FilterPlan::ResponseHeaderModifier(header_modifier(
-                filter.response_header_modifier.as_ref().ok_or_else(missing)?,
+                filter
+                    .response_header_modifier
+                    .as_ref()
+                    .ok_or_else(missing)?,
                 &format!("{field}.responseHeaderModifier"),
             )?),
             "RequestRedirect" => {
@@ -53,12 +64,17 @@ pub(crate) fn convert_filters(
                     None => None,
                     Some(s @ ("http" | "https")) => Some(Arc::from(s)),
                     Some(other) => {
-                        return Err(FilterError(format!("{field}.scheme: {other:?} must be http or https")));
+                        return Err(FilterError(format!(
+                            "{field}.scheme: {other:?} must be http or https"
+                        )));
                     }
                 };
                 let status = match spec.status_code.unwrap_or(302) {
-                    code @ (301 | 302 | 303 | 307 | 308) => StatusCode::from_u16(code)
-                        .map_err(|_| FilterError(format!("{field}.statusCode: {code} is invalid")))?,
+                    code @ (301 | 302 | 303 | 307 | 308) => {
+                        StatusCode::from_u16(code).map_err(|_| {
+                            FilterError(format!("{field}.statusCode: {code} is invalid"))
+                        })?
+                    }
                     other => {
                         return Err(FilterError(format!(
                             "{field}.statusCode: {other} is not one of 301, 302, 303, 307, 308"
@@ -66,13 +82,18 @@ pub(crate) fn convert_filters(
                     }
                 };
                 if let Some(hostname) = &spec.hostname {
-                    HeaderValue::from_str(hostname)
-                        .map_err(|_| FilterError(format!("{field}.hostname: {hostname:?} is invalid")))?;
+                    HeaderValue::from_str(hostname).map_err(|_| {
+                        FilterError(format!("{field}.hostname: {hostname:?} is invalid"))
+                    })?;
                 }
                 FilterPlan::RequestRedirect(RedirectConfig {
                     scheme,
                     hostname: spec.hostname.as_deref().map(Arc::from),
-                    path: spec.path.as_ref().map(|p| path_modifier(p, &format!("{field}.path"))).transpose()?,
+                    path: spec
+                        .path
+                        .as_ref()
+                        .map(|p| path_modifier(p, &format!("{field}.path")))
+                        .transpose()?,
                     port: spec.port,
                     status,
                 })
@@ -91,7 +112,11 @@ pub(crate) fn convert_filters(
                     .transpose()?;
                 FilterPlan::UrlRewrite(UrlRewriteConfig {
                     hostname,
-                    path: spec.path.as_ref().map(|p| path_modifier(p, &format!("{field}.path"))).transpose()?,
+                    path: spec
+                        .path
+                        .as_ref()
+                        .map(|p| path_modifier(p, &format!("{field}.path")))
+                        .transpose()?,
                 })
             }
             "RequestMirror" => {
@@ -99,7 +124,9 @@ pub(crate) fn convert_filters(
                 let field = format!("{field}.requestMirror");
                 let config = match (&spec.percent, &spec.fraction) {
                     (Some(_), Some(_)) => {
-                        return Err(FilterError(format!("{field}: set percent or fraction, not both")));
+                        return Err(FilterError(format!(
+                            "{field}: set percent or fraction, not both"
+                        )));
                     }
                     (Some(percent), None) if *percent <= 100 => MirrorConfig {
                         numerator: *percent,
@@ -119,24 +146,33 @@ pub(crate) fn convert_filters(
                     }
                     (None, None) => MirrorConfig::default(),
                     (Some(percent), None) => {
-                        return Err(FilterError(format!("{field}.percent: {percent} is more than 100")));
+                        return Err(FilterError(format!(
+                            "{field}.percent: {percent} is more than 100"
+                        )));
                     }
                 };
                 let (target, error) = backends.target(from, &spec.backend_ref);
                 ref_errors.extend(error);
                 FilterPlan::RequestMirror { config, target }
             }
-            "CORS" => FilterPlan::Cors(cors(filter.cors.as_ref().ok_or_else(missing)?, &format!("{field}.cors"))?),
+            "CORS" => FilterPlan::Cors(cors(
+                filter.cors.as_ref().ok_or_else(missing)?,
+                &format!("{field}.cors"),
+            )?),
             "ExtensionRef" => {
                 let name = filter
                     .extension_ref
                     .as_ref()
                     .map(|e| format!("{}/{} {}", e.group, e.kind, e.name))
                     .unwrap_or_default();
-                return Err(FilterError(format!("{field}.extensionRef: {name} is not a supported extension")));
+                return Err(FilterError(format!(
+                    "{field}.extensionRef: {name} is not a supported extension"
+                )));
             }
             other => {
-                return Err(FilterError(format!("{field}.type: {other:?} is not supported")));
+                return Err(FilterError(format!(
+                    "{field}.type: {other:?} is not supported"
+                )));
             }
         };
         out.push(plan);
@@ -149,17 +185,26 @@ pub(crate) fn convert_filters(
     Ok(out)
 }
 
-fn header_modifier(spec: &HttpHeaderFilter, field: &str) -> Result<HeaderModifierConfig, FilterError> {
+fn header_modifier(
+    spec: &HttpHeaderFilter,
+    field: &str,
+) -> Result<HeaderModifierConfig, FilterError> {
     let pairs = |list: &[crate::api::HttpHeader], what: &str| {
         list.iter()
             .enumerate()
             .map(|(i, h)| {
                 Ok(HeaderPair {
                     name: HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
-                        FilterError(format!("{field}.{what}[{i}].name: {:?} is not a header name", h.name))
+                        FilterError(format!(
+                            "{field}.{what}[{i}].name: {:?} is not a header name",
+                            h.name
+                        ))
                     })?,
                     value: HeaderValue::from_str(&h.value).map_err(|_| {
-                        FilterError(format!("{field}.{what}[{i}].value: {:?} is not a header value", h.value))
+                        FilterError(format!(
+                            "{field}.{what}[{i}].value: {:?} is not a header value",
+                            h.value
+                        ))
                     })?,
                 })
             })
@@ -173,8 +218,11 @@ fn header_modifier(spec: &HttpHeaderFilter, field: &str) -> Result<HeaderModifie
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| FilterError(format!("{field}.remove[{i}]: {name:?} is not a header name")))
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    FilterError(format!(
+                        "{field}.remove[{i}]: {name:?} is not a header name"
+                    ))
+                })
             })
             .collect::<Result<_, _>>()?,
     })
@@ -185,7 +233,9 @@ fn path_modifier(spec: &HttpPathModifier, field: &str) -> Result<PathModifier, F
         if value.starts_with('/') {
             Ok(Arc::from(value))
         } else {
-            Err(FilterError(format!("{field}.{what}: {value:?} must start with /")))
+            Err(FilterError(format!(
+                "{field}.{what}: {value:?} must start with /"
+            )))
         }
     };
     match spec.type_.as_str() {
@@ -197,7 +247,9 @@ fn path_modifier(spec: &HttpPathModifier, field: &str) -> Result<PathModifier, F
             spec.replace_prefix_match.as_deref().unwrap_or("/"),
             "replacePrefixMatch",
         )?)),
-        other => Err(FilterError(format!("{field}.type: {other:?} is not supported"))),
+        other => Err(FilterError(format!(
+            "{field}.type: {other:?} is not supported"
+        ))),
     }
 }
 
@@ -206,7 +258,9 @@ fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, Fi
         .allow_origins
         .iter()
         .enumerate()
-        .map(|(i, o)| parse_origin(o).map_err(|e| FilterError(format!("{field}.allowOrigins[{i}]: {e}"))))
+        .map(|(i, o)| {
+            parse_origin(o).map_err(|e| FilterError(format!("{field}.allowOrigins[{i}]: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     let mut allow_methods = Vec::new();
     let mut allow_any_method = false;
@@ -214,10 +268,9 @@ fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, Fi
         if m == "*" {
             allow_any_method = true;
         } else {
-            allow_methods.push(
-                Method::from_bytes(m.as_bytes())
-                    .map_err(|_| FilterError(format!("{field}.allowMethods[{i}]: {m:?} is not a method")))?,
-            );
+            allow_methods.push(Method::from_bytes(m.as_bytes()).map_err(|_| {
+                FilterError(format!("{field}.allowMethods[{i}]: {m:?} is not a method"))
+            })?);
         }
     }
     let mut allow_headers = Vec::new();
@@ -226,10 +279,11 @@ fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, Fi
         if h == "*" {
             allow_any_header = true;
         } else {
-            allow_headers.push(
-                HeaderName::from_bytes(h.as_bytes())
-                    .map_err(|_| FilterError(format!("{field}.allowHeaders[{i}]: {h:?} is not a header name")))?,
-            );
+            allow_headers.push(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                FilterError(format!(
+                    "{field}.allowHeaders[{i}]: {h:?} is not a header name"
+                ))
+            })?);
         }
     }
     let expose_headers = spec
@@ -237,8 +291,11 @@ fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, Fi
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            HeaderValue::from_str(h)
-                .map_err(|_| FilterError(format!("{field}.exposeHeaders[{i}]: {h:?} is not a header name")))
+            HeaderValue::from_str(h).map_err(|_| {
+                FilterError(format!(
+                    "{field}.exposeHeaders[{i}]: {h:?} is not a header name"
+                ))
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(CorsConfig {
@@ -251,8 +308,4 @@ fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, Fi
         expose_headers,
         max_age: spec.max_age.unwrap_or(5),
     })
-}
-
-fn parse_origin(origin: &str) -> Result<OriginPattern, String> {
-    Ok(OriginPattern::Exact(Arc::from(origin)))
 }

@@ -76,7 +76,10 @@ pub(crate) fn our_classes<'a>(
     classes: &'a [GatewayClass],
     controller_name: &str,
     time: &str,
-) -> (Vec<&'a str>, Vec<(&'a GatewayClass, Vec<crate::api::Condition>)>) {
+) -> (
+    Vec<&'a str>,
+    Vec<(&'a GatewayClass, Vec<crate::api::Condition>)>,
+) {
     let mut names = Vec::new();
     let mut statuses = Vec::new();
     for class in classes {
@@ -159,7 +162,11 @@ fn listener_state(
     let mut accepted: Result<(), (&str, String)> = Ok(());
     let mut resolved: Result<(), (&str, String)> = Ok(());
 
-    let tls_mode = listener.tls.as_ref().and_then(|t| t.mode.as_deref()).unwrap_or("Terminate");
+    let tls_mode = listener
+        .tls
+        .as_ref()
+        .and_then(|t| t.mode.as_deref())
+        .unwrap_or("Terminate");
     let passthrough = listener.protocol == "TLS" && tls_mode == "Passthrough";
     let protocol = match listener.protocol.as_str() {
         "HTTP" => Some(ListenerProtocol::Http),
@@ -187,7 +194,11 @@ fn listener_state(
         _ => "HTTPRoute",
     };
     let mut kinds = Vec::new();
-    let requested = listener.allowed_routes.as_ref().map(|a| a.kinds.as_slice()).unwrap_or(&[]);
+    let requested = listener
+        .allowed_routes
+        .as_ref()
+        .map(|a| a.kinds.as_slice())
+        .unwrap_or(&[]);
     if requested.is_empty() {
         kinds.push(RouteGroupKind {
             group: Some(GATEWAY_GROUP.into()),
@@ -229,7 +240,9 @@ fn listener_state(
                 None => {
                     accepted = Err((
                         "Invalid",
-                        format!("{field}.allowedRoutes.namespaces.selector: required when from is Selector"),
+                        format!(
+                            "{field}.allowedRoutes.namespaces.selector: required when from is Selector"
+                        ),
                     ));
                     AllowedNamespaces::Same
                 }
@@ -301,10 +314,16 @@ fn terminate(
     secrets: &[Secret],
     grants: &[crate::api::ReferenceGrant],
 ) -> Result<TlsTermination, (&'static str, String)> {
-    let refs = listener.tls.as_ref().map(|t| t.certificate_refs.as_slice()).unwrap_or(&[]);
+    let refs = listener
+        .tls
+        .as_ref()
+        .map(|t| t.certificate_refs.as_slice())
+        .unwrap_or(&[]);
     let invalid = |message: String| ("InvalidCertificateRef", message);
     if refs.is_empty() {
-        return Err(invalid(format!("{field}.tls.certificateRefs: at least one certificate is required")));
+        return Err(invalid(format!(
+            "{field}.tls.certificateRefs: at least one certificate is required"
+        )));
     }
     let mut resources = Vec::new();
     let mut first = None;
@@ -326,19 +345,35 @@ fn terminate(
         if !reference_allowed(grants, from, "", "Secret", ns, &cert_ref.name) {
             return Err((
                 "RefNotPermitted",
-                format!("{ref_field}: Secret {ns}/{} is not permitted by any ReferenceGrant", cert_ref.name),
+                format!(
+                    "{ref_field}: Secret {ns}/{} is not permitted by any ReferenceGrant",
+                    cert_ref.name
+                ),
             ));
         }
         let secret = secrets
             .iter()
-            .find(|s| s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(&cert_ref.name))
-            .ok_or_else(|| invalid(format!("{ref_field}: Secret {ns}/{} not found", cert_ref.name)))?;
-        let key = certificates::certified_key(secret)
-            .map_err(|reason| invalid(format!("{ref_field}: Secret {ns}/{}: {reason}", cert_ref.name)))?;
+            .find(|s| {
+                s.metadata.namespace.as_deref() == Some(ns)
+                    && s.metadata.name.as_deref() == Some(&cert_ref.name)
+            })
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{ref_field}: Secret {ns}/{} not found",
+                    cert_ref.name
+                ))
+            })?;
+        let key = certificates::certified_key(secret).map_err(|reason| {
+            invalid(format!(
+                "{ref_field}: Secret {ns}/{}: {reason}",
+                cert_ref.name
+            ))
+        })?;
         first.get_or_insert(key);
         resources.push(ResourceRef::new("", "Secret", ns, &cert_ref.name));
     }
-    let certified_key = first.ok_or_else(|| invalid(format!("{field}.tls.certificateRefs: empty")))?;
+    let certified_key =
+        first.ok_or_else(|| invalid(format!("{field}.tls.certificateRefs: empty")))?;
     Ok(TlsTermination {
         certificate_refs: resources,
         certified_key,
@@ -347,7 +382,12 @@ fn terminate(
 
 /// Marks listeners that share a port with an incompatible protocol, or a port, protocol
 /// and hostname with an earlier listener.
-fn mark_conflicts(listeners: &mut [ListenerState], c: &Conditions<'_>, resource: &str, diagnostics: &mut Diagnostics) {
+fn mark_conflicts(
+    listeners: &mut [ListenerState],
+    c: &Conditions<'_>,
+    resource: &str,
+    diagnostics: &mut Diagnostics,
+) {
     let family = |p: Option<ListenerProtocol>| match p {
         Some(ListenerProtocol::Http) => 0,
         Some(ListenerProtocol::Https | ListenerProtocol::Tls) => 1,
@@ -377,8 +417,12 @@ fn mark_conflicts(listeners: &mut [ListenerState], c: &Conditions<'_>, resource:
             listener.usable = false;
             for condition in &mut listener.conditions {
                 match condition.type_.as_str() {
-                    "Conflicted" => *condition = c.make("Conflicted", true, reason, message.clone()),
-                    "Programmed" => *condition = c.make("Programmed", false, "Invalid", message.clone()),
+                    "Conflicted" => {
+                        *condition = c.make("Conflicted", true, reason, message.clone())
+                    }
+                    "Programmed" => {
+                        *condition = c.make("Programmed", false, "Invalid", message.clone())
+                    }
                     _ => {}
                 }
             }
@@ -401,9 +445,19 @@ pub(crate) fn gateway_status(
     let accepted = if all_usable {
         c.make("Accepted", true, "Accepted", "")
     } else if any_usable {
-        c.make("Accepted", true, "ListenersNotValid", "some listeners are invalid")
+        c.make(
+            "Accepted",
+            true,
+            "ListenersNotValid",
+            "some listeners are invalid",
+        )
     } else {
-        c.make("Accepted", false, "ListenersNotValid", "no listener is valid")
+        c.make(
+            "Accepted",
+            false,
+            "ListenersNotValid",
+            "no listener is valid",
+        )
     };
     let programmed = if any_usable {
         c.make("Programmed", true, "Programmed", "")
@@ -427,7 +481,10 @@ pub(crate) fn gateway_status(
 }
 
 /// The plan of a usable listener (routes are added later).
-pub(crate) fn listener_plan(state: &GatewayState<'_>, listener: &ListenerState) -> Option<ListenerPlan> {
+pub(crate) fn listener_plan(
+    state: &GatewayState<'_>,
+    listener: &ListenerState,
+) -> Option<ListenerPlan> {
     Some(ListenerPlan {
         resource: state.resource().with_section(listener.name.as_str()),
         port: listener.port,
@@ -457,7 +514,10 @@ pub(crate) fn namespace_allowed(
 }
 
 /// Kubernetes label selector semantics (`matchLabels` and `matchExpressions`).
-pub(crate) fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     let labels_ok = selector
         .match_labels
         .iter()

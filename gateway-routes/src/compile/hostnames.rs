@@ -15,14 +15,18 @@ pub(crate) fn parse_hostname(text: &str) -> Result<HostMatch, String> {
     let valid_label = |label: &str| {
         !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
     if rest.is_empty() || rest.len() > 253 || !rest.split('.').all(valid_label) {
         return Err(format!("{text:?} is not a valid hostname"));
     }
-    if rest.parse::<std::net::IpAddr>().is_ok() || rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if rest.parse::<std::net::IpAddr>().is_ok()
+        || rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
         return Err(format!("{text:?} is an IP address, not a hostname"));
     }
     Ok(if wildcard {
@@ -48,7 +52,8 @@ impl HostMatch {
         match (self, other) {
             (Self::Any, x) | (x, Self::Any) => Some(x.clone()),
             (Self::Exact(a), Self::Exact(b)) => (a == b).then(|| self.clone()),
-            (Self::Exact(name), wild @ Self::Wildcard(_)) | (wild @ Self::Wildcard(_), Self::Exact(name)) => {
+            (Self::Exact(name), wild @ Self::Wildcard(_))
+            | (wild @ Self::Wildcard(_), Self::Exact(name)) => {
                 wild.matches(name).then(|| Self::Exact(name.clone()))
             }
             (Self::Wildcard(a), Self::Wildcard(b)) => {
@@ -110,9 +115,18 @@ mod tests {
 
     #[test]
     fn intersection_keeps_the_more_specific_pattern() {
-        assert_eq!(h("*.example.com").intersect(&h("foo.example.com")), Some(h("foo.example.com")));
-        assert_eq!(h("*.example.com").intersect(&h("*.foo.example.com")), Some(h("*.foo.example.com")));
-        assert_eq!(h("*.foo.example.com").intersect(&h("*.example.com")), Some(h("*.foo.example.com")));
+        assert_eq!(
+            h("*.example.com").intersect(&h("foo.example.com")),
+            Some(h("foo.example.com"))
+        );
+        assert_eq!(
+            h("*.example.com").intersect(&h("*.foo.example.com")),
+            Some(h("*.foo.example.com"))
+        );
+        assert_eq!(
+            h("*.foo.example.com").intersect(&h("*.example.com")),
+            Some(h("*.foo.example.com"))
+        );
         assert_eq!(h("foo.example.com").intersect(&h("bar.example.com")), None);
         assert_eq!(h("*.example.com").intersect(&h("*.example.net")), None);
         assert_eq!(HostMatch::Any.intersect(&h("a.b")), Some(h("a.b")));
@@ -121,19 +135,37 @@ mod tests {
     #[test]
     fn effective_hostnames_drop_disjoint_route_hostnames() {
         let listener = h("*.example.com");
-        let route = [h("foo.example.com"), h("foo.example.net"), h("*.example.com")];
+        let route = [
+            h("foo.example.com"),
+            h("foo.example.net"),
+            h("*.example.com"),
+        ];
         assert_eq!(
             effective_hostnames(&listener, &route),
             vec![h("foo.example.com"), h("*.example.com")]
         );
-        assert_eq!(effective_hostnames(&HostMatch::Any, &[]), vec![HostMatch::Any]);
+        assert_eq!(
+            effective_hostnames(&HostMatch::Any, &[]),
+            vec![HostMatch::Any]
+        );
     }
 
     #[test]
     fn rejects_invalid_hostnames() {
-        for bad in ["", "-a.com", "a..com", "1.2.3.4", "*", "foo.*.com", "a_b.com"] {
+        for bad in [
+            "",
+            "-a.com",
+            "a..com",
+            "1.2.3.4",
+            "*",
+            "foo.*.com",
+            "a_b.com",
+        ] {
             assert!(parse_hostname(bad).is_err(), "{bad}");
         }
-        assert_eq!(h("Foo.EXAMPLE.com"), HostMatch::Exact("foo.example.com".into()));
+        assert_eq!(
+            h("Foo.EXAMPLE.com"),
+            HostMatch::Exact("foo.example.com".into())
+        );
     }
 }

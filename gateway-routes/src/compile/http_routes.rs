@@ -37,7 +37,11 @@ pub(crate) struct CompiledRoute {
 }
 
 /// Compiles every rule of an HTTPRoute.
-pub(crate) fn compile_route(route: &HttpRoute, namespace: &str, backends: &BackendIndex<'_>) -> CompiledRoute {
+pub(crate) fn compile_route(
+    route: &HttpRoute,
+    namespace: &str,
+    backends: &BackendIndex<'_>,
+) -> CompiledRoute {
     let name = route.metadata.name.as_deref().unwrap_or_default();
     let from = Referrer {
         group: GATEWAY_GROUP,
@@ -52,9 +56,18 @@ pub(crate) fn compile_route(route: &HttpRoute, namespace: &str, backends: &Backe
     let mut out = CompiledRoute::default();
     for (index, rule) in rules.iter().enumerate() {
         let section = rule.name.clone().unwrap_or_else(|| index.to_string());
-        let resource = Arc::new(ResourceRef::new(GATEWAY_GROUP, "HTTPRoute", namespace, name).with_section(section));
+        let resource = Arc::new(
+            ResourceRef::new(GATEWAY_GROUP, "HTTPRoute", namespace, name).with_section(section),
+        );
         let field = format!("spec.rules[{index}]");
-        let compiled = compile_rule(rule, &field, resource.clone(), from, backends, &mut out.ref_errors);
+        let compiled = compile_rule(
+            rule,
+            &field,
+            resource.clone(),
+            from,
+            backends,
+            &mut out.ref_errors,
+        );
         out.rules.push(match compiled {
             Ok(rule) => rule,
             Err(FilterError(message)) => {
@@ -133,7 +146,11 @@ fn compile_rule(
                     StatusCode::from_u16(*code)
                         .ok()
                         .filter(|c| c.is_server_error() || c.is_client_error())
-                        .ok_or_else(|| FilterError(format!("{field}.retry.codes[{i}]: {code} is not a 4xx/5xx code")))
+                        .ok_or_else(|| {
+                            FilterError(format!(
+                                "{field}.retry.codes[{i}]: {code} is not a 4xx/5xx code"
+                            ))
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let defaults = RetryConfig::default();
@@ -143,7 +160,10 @@ fn compile_rule(
                 backoff: retry
                     .backoff
                     .as_deref()
-                    .map(|b| parse_duration(b).map_err(|e| FilterError(format!("{field}.retry.backoff: {e}"))))
+                    .map(|b| {
+                        parse_duration(b)
+                            .map_err(|e| FilterError(format!("{field}.retry.backoff: {e}")))
+                    })
                     .transpose()?
                     .unwrap_or(defaults.backoff),
                 ..defaults
@@ -169,7 +189,9 @@ fn timeouts(rule: &HttpRouteRule, field: &str) -> Result<TimeoutsPlan, FilterErr
     let parse = |value: &Option<String>, what: &str| {
         value
             .as_deref()
-            .map(|v| parse_duration(v).map_err(|e| FilterError(format!("{field}.timeouts.{what}: {e}"))))
+            .map(|v| {
+                parse_duration(v).map_err(|e| FilterError(format!("{field}.timeouts.{what}: {e}")))
+            })
             .transpose()
             // A zero duration disables the timeout.
             .map(|d| d.filter(|d| !d.is_zero()))

@@ -64,8 +64,12 @@ pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMa
         .transpose()?;
     let mut headers: Vec<HeaderMatch> = Vec::new();
     for (i, header) in m.headers.iter().enumerate() {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| format!("{field}.headers[{i}].name: {:?} is not a header name", header.name))?;
+        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+            format!(
+                "{field}.headers[{i}].name: {:?} is not a header name",
+                header.name
+            )
+        })?;
         // The spec says the first match of a repeated name wins; later ones are ignored.
         if headers.iter().any(|h| h.name == name) {
             continue;
@@ -168,8 +172,16 @@ mod tests {
         with_headers.headers = request_match(
             &HttpRouteMatch {
                 headers: vec![
-                    HttpHeaderMatch { type_: None, name: "a".into(), value: "1".into() },
-                    HttpHeaderMatch { type_: None, name: "b".into(), value: "1".into() },
+                    HttpHeaderMatch {
+                        type_: None,
+                        name: "a".into(),
+                        value: "1".into(),
+                    },
+                    HttpHeaderMatch {
+                        type_: None,
+                        name: "b".into(),
+                        value: "1".into(),
+                    },
                 ],
                 ..Default::default()
             },
@@ -184,7 +196,9 @@ mod tests {
     #[test]
     fn prefix_trailing_slash_is_ignored_and_regexes_are_anchored() {
         assert!(matches!(path("PathPrefix", "/foo/").path, PathMatch::Prefix(p) if &*p == "/foo"));
-        let PathMatch::Regex(re) = path("RegularExpression", "/v[0-9]+").path else { panic!() };
+        let PathMatch::Regex(re) = path("RegularExpression", "/v[0-9]+").path else {
+            panic!()
+        };
         assert!(re.is_match("/v12"));
         assert!(!re.is_match("/v12/x"));
     }
@@ -193,12 +207,18 @@ mod tests {
     fn errors_name_the_field() {
         let err = request_match(
             &HttpRouteMatch {
-                path: Some(HttpPathMatch { type_: Some("Exact".into()), value: Some("nope".into()) }),
+                path: Some(HttpPathMatch {
+                    type_: Some("Exact".into()),
+                    value: Some("nope".into()),
+                }),
                 ..Default::default()
             },
             "spec.rules[1].matches[0]",
         )
         .unwrap_err();
-        assert!(err.starts_with("spec.rules[1].matches[0].path.value"), "{err}");
+        assert!(
+            err.starts_with("spec.rules[1].matches[0].path.value"),
+            "{err}"
+        );
     }
 }

@@ -125,7 +125,13 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .iter()
         .filter(|g| class_names.contains(&g.spec.gateway_class_name.as_str()))
         .filter_map(|g| {
-            gateway_state(g, &snapshot.secrets, &snapshot.reference_grants, time, &mut diagnostics)
+            gateway_state(
+                g,
+                &snapshot.secrets,
+                &snapshot.reference_grants,
+                time,
+                &mut diagnostics,
+            )
         })
         .collect();
     gateways.sort_by(|a, b| (a.namespace, a.name).cmp(&(b.namespace, b.name)));
@@ -157,7 +163,10 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
         };
-        let resource = format!("HTTPRoute {namespace}/{}", route.metadata.name.as_deref().unwrap_or_default());
+        let resource = format!(
+            "HTTPRoute {namespace}/{}",
+            route.metadata.name.as_deref().unwrap_or_default()
+        );
         let compiled = Arc::new(compile_route(route, namespace, &backends));
         for message in &compiled.invalid_rules {
             diagnostics.push(&resource, message.clone());
@@ -208,7 +217,10 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
         };
-        let resource = format!("TLSRoute {namespace}/{}", route.metadata.name.as_deref().unwrap_or_default());
+        let resource = format!(
+            "TLSRoute {namespace}/{}",
+            route.metadata.name.as_deref().unwrap_or_default()
+        );
         let mut ref_errors = Vec::new();
         let targets = tls_backends(route, namespace, &backends, &mut ref_errors);
         let (hostnames, hostname_error) = route_hostnames(&route.spec.hostnames);
@@ -225,7 +237,12 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             hostname_error.as_deref(),
             None,
             |gateway, listener, hostnames| {
-                tls_attached[gateway][listener].push(tls_route_plan(route, namespace, hostnames, targets.clone()));
+                tls_attached[gateway][listener].push(tls_route_plan(
+                    route,
+                    namespace,
+                    hostnames,
+                    targets.clone(),
+                ));
             },
         );
         let route_status = route_status(
@@ -249,18 +266,22 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     let mut plan = Plan::default();
     for (g, state) in gateways.iter().enumerate() {
         let key = format!("{}/{}", state.namespace, state.name);
-        let addresses = options.gateway_addresses.get(&key).cloned().unwrap_or_else(|| {
-            state
-                .gateway
-                .spec
-                .addresses
-                .iter()
-                .map(|a| GatewayStatusAddress {
-                    type_: a.type_.clone().unwrap_or_else(|| "IPAddress".into()),
-                    value: a.value.clone(),
-                })
-                .collect()
-        });
+        let addresses = options
+            .gateway_addresses
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| {
+                state
+                    .gateway
+                    .spec
+                    .addresses
+                    .iter()
+                    .map(|a| GatewayStatusAddress {
+                        type_: a.type_.clone().unwrap_or_else(|| "IPAddress".into()),
+                        value: a.value.clone(),
+                    })
+                    .collect()
+            });
         statuses.push(ObjectStatus {
             api_version: format!("{GATEWAY_GROUP}/v1"),
             kind: "Gateway".into(),
@@ -278,7 +299,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 listener.virtual_hosts = virtual_hosts(&http_attached[g][i]);
                 let mut tls = std::mem::take(&mut tls_attached[g][i]);
                 tls.sort_by(|a, b| {
-                    let best = |r: &TlsRoutePlan| r.hostnames.iter().map(HostMatch::specificity).min();
+                    let best =
+                        |r: &TlsRoutePlan| r.hostnames.iter().map(HostMatch::specificity).min();
                     best(a).cmp(&best(b))
                 });
                 listener.tls_routes = tls;
@@ -299,7 +321,12 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             "Gateway" => 1,
             _ => 2,
         };
-        (kind_rank(&a.kind), &a.kind, &a.namespace, &a.name).cmp(&(kind_rank(&b.kind), &b.kind, &b.namespace, &b.name))
+        (kind_rank(&a.kind), &a.kind, &a.namespace, &a.name).cmp(&(
+            kind_rank(&b.kind),
+            &b.kind,
+            &b.namespace,
+            &b.name,
+        ))
     });
     Compiled {
         plan,
@@ -360,7 +387,10 @@ fn attach_parents(
             continue;
         }
         if let Some(error) = hostname_error {
-            if matches!(attach(parent, info, gateways, namespace_labels), ParentOutcome::NotOurs) {
+            if matches!(
+                attach(parent, info, gateways, namespace_labels),
+                ParentOutcome::NotOurs
+            ) {
                 continue;
             }
             results.push((stored, Err(("UnsupportedValue", error.to_owned()))));
@@ -368,7 +398,9 @@ fn attach_parents(
         }
         match attach(parent, info, gateways, namespace_labels) {
             ParentOutcome::NotOurs => {}
-            ParentOutcome::Rejected { reason, message, .. } => results.push((stored, Err((reason, message)))),
+            ParentOutcome::Rejected {
+                reason, message, ..
+            } => results.push((stored, Err((reason, message)))),
             ParentOutcome::Attached(attachment) => {
                 if let Some(error) = &rules_error {
                     results.push((stored, Err(("UnsupportedValue", error.clone()))));
@@ -413,13 +445,21 @@ fn route_status(
                 let mut conditions = vec![match &outcome {
                     Ok(()) => c.make("Accepted", true, "Accepted", ""),
                     Err((reason, message)) => {
-                        diagnostics.push(resource, format!("spec.parentRefs ({}): {message}", parent_ref.name));
+                        diagnostics.push(
+                            resource,
+                            format!("spec.parentRefs ({}): {message}", parent_ref.name),
+                        );
                         c.make("Accepted", false, reason, message.clone())
                     }
                 }];
                 conditions.push(resolved.clone());
                 if outcome.is_ok() && !invalid_rules.is_empty() {
-                    conditions.push(c.make("PartiallyInvalid", true, "UnsupportedValue", invalid_rules.join("; ")));
+                    conditions.push(c.make(
+                        "PartiallyInvalid",
+                        true,
+                        "UnsupportedValue",
+                        invalid_rules.join("; "),
+                    ));
                 }
                 RouteParentStatus {
                     parent_ref,

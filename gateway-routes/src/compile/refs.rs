@@ -73,7 +73,13 @@ impl<'a> BackendIndex<'a> {
         let services = services
             .iter()
             .filter_map(|svc| {
-                Some(((svc.metadata.namespace.as_deref()?, svc.metadata.name.as_deref()?), svc))
+                Some((
+                    (
+                        svc.metadata.namespace.as_deref()?,
+                        svc.metadata.name.as_deref()?,
+                    ),
+                    svc,
+                ))
             })
             .collect();
         let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
@@ -83,8 +89,12 @@ impl<'a> BackendIndex<'a> {
                 .labels
                 .as_ref()
                 .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
-            if let (Some(namespace), Some(service)) = (slice.metadata.namespace.as_deref(), service) {
-                by_service.entry((namespace, service.as_str())).or_default().push(slice);
+            if let (Some(namespace), Some(service)) = (slice.metadata.namespace.as_deref(), service)
+            {
+                by_service
+                    .entry((namespace, service.as_str()))
+                    .or_default()
+                    .push(slice);
             }
         }
         Self {
@@ -105,7 +115,10 @@ impl<'a> BackendIndex<'a> {
         if !(group.is_empty() && kind == "Service") {
             return Err(RefError {
                 reason: "InvalidKind",
-                message: format!("backendRef {namespace}/{} has unsupported kind {group}/{kind}", backend.name),
+                message: format!(
+                    "backendRef {namespace}/{} has unsupported kind {group}/{kind}",
+                    backend.name
+                ),
             });
         }
         if !reference_allowed(self.grants, from, "", "Service", namespace, &backend.name) {
@@ -126,7 +139,10 @@ impl<'a> BackendIndex<'a> {
             .get(&(namespace, backend.name.as_str()))
             .ok_or_else(|| not_found(format!("Service {namespace}/{} not found", backend.name)))?;
         let port = backend.port.ok_or_else(|| {
-            not_found(format!("backendRef to Service {namespace}/{} must set port", backend.name))
+            not_found(format!(
+                "backendRef to Service {namespace}/{} must set port",
+                backend.name
+            ))
         })?;
         let service_port = service
             .spec
@@ -134,7 +150,10 @@ impl<'a> BackendIndex<'a> {
             .and_then(|spec| spec.ports.as_ref())
             .and_then(|ports| ports.iter().find(|p| p.port == i32::from(port)))
             .ok_or_else(|| {
-                not_found(format!("Service {namespace}/{} has no port {port}", backend.name))
+                not_found(format!(
+                    "Service {namespace}/{} has no port {port}",
+                    backend.name
+                ))
             })?;
         let protocol = app_protocol(service_port).map_err(|message| RefError {
             reason: "UnsupportedProtocol",

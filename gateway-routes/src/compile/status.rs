@@ -104,7 +104,13 @@ pub(crate) struct Conditions<'a> {
 
 impl Conditions<'_> {
     /// One condition.
-    pub(crate) fn make(&self, type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+    pub(crate) fn make(
+        &self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Condition {
         Condition {
             type_: type_.to_owned(),
             status: if status { "True" } else { "False" }.to_owned(),

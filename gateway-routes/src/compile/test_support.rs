@@ -1,7 +1,7 @@
 //! Test helpers: compile multi-document YAML.
 
 use crate::{
-    compile::{Compiled, CompileOptions, ObjectStatus, StatusBody, compile},
+    compile::{CompileOptions, Compiled, ObjectStatus, StatusBody, compile},
     snapshot::{Object, Snapshot},
 };
 
@@ -49,7 +49,11 @@ pub(crate) fn status_of<'a>(compiled: &'a Compiled, kind: &str, name: &str) -> &
 }
 
 /// `(type, status, reason)` of every condition of a route's parent `index`.
-pub(crate) fn parent_conditions(compiled: &Compiled, route: &str, index: usize) -> Vec<(String, String, String)> {
+pub(crate) fn parent_conditions(
+    compiled: &Compiled,
+    route: &str,
+    index: usize,
+) -> Vec<(String, String, String)> {
     let StatusBody::Route(status) = &status_of(compiled, "HTTPRoute", route).status else {
         panic!("not a route")
     };
@@ -61,11 +65,19 @@ pub(crate) fn parent_conditions(compiled: &Compiled, route: &str, index: usize) 
 }
 
 /// `(type, status, reason)` of every condition of a Gateway listener.
-pub(crate) fn listener_conditions(compiled: &Compiled, gateway: &str, listener: &str) -> (i32, Vec<(String, String, String)>) {
+pub(crate) fn listener_conditions(
+    compiled: &Compiled,
+    gateway: &str,
+    listener: &str,
+) -> (i32, Vec<(String, String, String)>) {
     let StatusBody::Gateway(status) = &status_of(compiled, "Gateway", gateway).status else {
         panic!("not a gateway")
     };
-    let l = status.listeners.iter().find(|l| l.name == listener).unwrap();
+    let l = status
+        .listeners
+        .iter()
+        .find(|l| l.name == listener)
+        .unwrap();
     (
         l.attached_routes,
         l.conditions

@@ -20,7 +20,9 @@ spec:
 
 fn tls_secret(ns: &str, name: &str, hosts: &[&str]) -> String {
     let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>()).unwrap();
+    let params =
+        rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+            .unwrap();
     let cert = params.self_signed(&key).unwrap();
     let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
     format!(
@@ -67,10 +69,17 @@ fn simple_route_is_accepted_and_resolves_endpoints_by_port_name() {
   - backendRefs: [{name: web, port: 8080}]",
         );
     let compiled = compile_yaml(&yaml);
-    assert!(compiled.diagnostics.is_empty(), "{:?}", compiled.diagnostics);
+    assert!(
+        compiled.diagnostics.is_empty(),
+        "{:?}",
+        compiled.diagnostics
+    );
     assert_eq!(
         parent_conditions(&compiled, "r", 0),
-        vec![cond("Accepted", "True", "Accepted"), cond("ResolvedRefs", "True", "ResolvedRefs")]
+        vec![
+            cond("Accepted", "True", "Accepted"),
+            cond("ResolvedRefs", "True", "ResolvedRefs")
+        ]
     );
     let (attached, conditions) = listener_conditions(&compiled, "gw", "http");
     assert_eq!(attached, 1);
@@ -85,7 +94,9 @@ fn simple_route_is_accepted_and_resolves_endpoints_by_port_name() {
     );
     let vhost = &compiled.plan.gateways[0].listeners[0].virtual_hosts[0];
     assert_eq!(vhost.hostname, HostMatch::Any);
-    let BackendTarget::Resolved(backend) = &vhost.rules[0].backends[0].target else { panic!() };
+    let BackendTarget::Resolved(backend) = &vhost.rules[0].backends[0].target else {
+        panic!()
+    };
     // The ready endpoint on the slice port named like the Service port; the unready one
     // and the ClusterIP are never used.
     assert_eq!(&*backend.endpoints, &["10.0.0.1:3000".parse().unwrap()]);
@@ -95,22 +106,31 @@ fn simple_route_is_accepted_and_resolves_endpoints_by_port_name() {
 
 #[test]
 fn observed_generation_is_the_manifest_generation_or_one() {
-    let yaml = gateway(HTTP_LISTENER).replace("metadata: {name: gw, namespace: default}", "metadata: {name: gw, namespace: default, generation: 7}")
-        + &route("r", "  parentRefs: [{name: gw}]");
+    let yaml = gateway(HTTP_LISTENER).replace(
+        "metadata: {name: gw, namespace: default}",
+        "metadata: {name: gw, namespace: default, generation: 7}",
+    ) + &route("r", "  parentRefs: [{name: gw}]");
     let compiled = compile_yaml(&yaml);
     let gw = serde_json::to_value(&status_of(&compiled, "Gateway", "gw").status).unwrap();
     assert_eq!(gw["conditions"][0]["observedGeneration"], 7);
     let r = serde_json::to_value(&status_of(&compiled, "HTTPRoute", "r").status).unwrap();
     assert_eq!(r["parents"][0]["conditions"][0]["observedGeneration"], 1);
     // The parentRef is stored with the API server's defaults.
-    assert_eq!(r["parents"][0]["parentRef"]["group"], "gateway.networking.k8s.io");
+    assert_eq!(
+        r["parents"][0]["parentRef"]["group"],
+        "gateway.networking.k8s.io"
+    );
     assert_eq!(r["parents"][0]["parentRef"]["kind"], "Gateway");
     assert_eq!(r["parents"][0]["controllerName"], CONTROLLER);
 }
 
 #[test]
 fn parent_refs_that_match_no_listener_are_no_matching_parent() {
-    for parent in ["{name: gw, sectionName: nope}", "{name: gw, port: 8080}", "{name: gw, sectionName: http, port: 81}"] {
+    for parent in [
+        "{name: gw, sectionName: nope}",
+        "{name: gw, port: 8080}",
+        "{name: gw, sectionName: http, port: 81}",
+    ] {
         let yaml = gateway(HTTP_LISTENER) + &route("r", &format!("  parentRefs: [{parent}]"));
         let compiled = compile_yaml(&yaml);
         assert_eq!(
@@ -137,8 +157,13 @@ spec:
 ";
     // Same (the default) rejects other namespaces.
     let compiled = compile_yaml(&(gateway(HTTP_LISTENER) + other_ns));
-    let StatusBody::Route(status) = &status_of(&compiled, "HTTPRoute", "foreign").status else { panic!() };
-    assert_eq!(status.parents[0].conditions[0].reason, "NotAllowedByListeners");
+    let StatusBody::Route(status) = &status_of(&compiled, "HTTPRoute", "foreign").status else {
+        panic!()
+    };
+    assert_eq!(
+        status.parents[0].conditions[0].reason,
+        "NotAllowedByListeners"
+    );
 
     // Selector admits namespaces whose labels match.
     let selector = "  - name: http
@@ -146,7 +171,9 @@ spec:
     protocol: HTTP
     allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {env: prod}}}}";
     let compiled = compile_yaml(&(gateway(selector) + other_ns));
-    let StatusBody::Route(status) = &status_of(&compiled, "HTTPRoute", "foreign").status else { panic!() };
+    let StatusBody::Route(status) = &status_of(&compiled, "HTTPRoute", "foreign").status else {
+        panic!()
+    };
     assert_eq!(status.parents[0].conditions[0].reason, "Accepted");
 
     // A listener allowing only TLSRoute rejects HTTPRoutes, and says which kind it refused.
@@ -155,24 +182,43 @@ spec:
     protocol: HTTP
     allowedRoutes: {kinds: [{kind: TLSRoute}]}";
     let compiled = compile_yaml(&(gateway(kinds) + &route("r", "  parentRefs: [{name: gw}]")));
-    assert_eq!(parent_conditions(&compiled, "r", 0)[0], cond("Accepted", "False", "NotAllowedByListeners"));
+    assert_eq!(
+        parent_conditions(&compiled, "r", 0)[0],
+        cond("Accepted", "False", "NotAllowedByListeners")
+    );
     let (_, conditions) = listener_conditions(&compiled, "gw", "http");
-    assert_eq!(conditions[1], cond("ResolvedRefs", "False", "InvalidRouteKinds"));
+    assert_eq!(
+        conditions[1],
+        cond("ResolvedRefs", "False", "InvalidRouteKinds")
+    );
 }
 
 #[test]
 fn hostnames_intersect_with_the_listener() {
     let listeners = "  - {name: wild, port: 80, protocol: HTTP, hostname: '*.example.com'}";
     let yaml = gateway(listeners)
-        + &route("match", "  parentRefs: [{name: gw}]\n  hostnames: [foo.example.com, other.net]")
-        + &route("nomatch", "  parentRefs: [{name: gw}]\n  hostnames: [other.net]");
+        + &route(
+            "match",
+            "  parentRefs: [{name: gw}]\n  hostnames: [foo.example.com, other.net]",
+        )
+        + &route(
+            "nomatch",
+            "  parentRefs: [{name: gw}]\n  hostnames: [other.net]",
+        );
     let compiled = compile_yaml(&yaml);
-    assert_eq!(parent_conditions(&compiled, "match", 0)[0], cond("Accepted", "True", "Accepted"));
+    assert_eq!(
+        parent_conditions(&compiled, "match", 0)[0],
+        cond("Accepted", "True", "Accepted")
+    );
     assert_eq!(
         parent_conditions(&compiled, "nomatch", 0)[0],
         cond("Accepted", "False", "NoMatchingListenerHostname")
     );
-    let hosts: Vec<_> = compiled.plan.gateways[0].listeners[0].virtual_hosts.iter().map(|v| v.hostname.clone()).collect();
+    let hosts: Vec<_> = compiled.plan.gateways[0].listeners[0]
+        .virtual_hosts
+        .iter()
+        .map(|v| v.hostname.clone())
+        .collect();
     assert_eq!(hosts, vec![HostMatch::Exact("foo.example.com".into())]);
 }
 
@@ -181,21 +227,46 @@ fn backend_ref_errors_have_their_reasons_and_answer_500() {
     let cases = [
         ("{name: missing, port: 8080}", "BackendNotFound"),
         ("{name: web, port: 9999}", "BackendNotFound"),
-        ("{group: example.com, kind: Bucket, name: web, port: 8080}", "InvalidKind"),
-        ("{name: web, namespace: elsewhere, port: 8080}", "RefNotPermitted"),
+        (
+            "{group: example.com, kind: Bucket, name: web, port: 8080}",
+            "InvalidKind",
+        ),
+        (
+            "{name: web, namespace: elsewhere, port: 8080}",
+            "RefNotPermitted",
+        ),
     ];
     for (backend, reason) in cases {
         let yaml = gateway(HTTP_LISTENER)
             + &service("default", "web", "10.0.0.1")
             + &service("elsewhere", "web", "10.0.0.2")
-            + &route("r", &format!("  parentRefs: [{{name: gw}}]\n  rules:\n  - backendRefs: [{backend}]"));
+            + &route(
+                "r",
+                &format!("  parentRefs: [{{name: gw}}]\n  rules:\n  - backendRefs: [{backend}]"),
+            );
         let compiled = compile_yaml(&yaml);
         let conditions = parent_conditions(&compiled, "r", 0);
-        assert_eq!(conditions[0], cond("Accepted", "True", "Accepted"), "{backend}");
-        assert_eq!(conditions[1], cond("ResolvedRefs", "False", reason), "{backend}");
+        assert_eq!(
+            conditions[0],
+            cond("Accepted", "True", "Accepted"),
+            "{backend}"
+        );
+        assert_eq!(
+            conditions[1],
+            cond("ResolvedRefs", "False", reason),
+            "{backend}"
+        );
         let rule = &compiled.plan.gateways[0].listeners[0].virtual_hosts[0].rules[0];
-        assert!(matches!(rule.backends[0].target, BackendTarget::Invalid { .. }));
-        assert!(compiled.diagnostics.iter().any(|d| d.resource == "HTTPRoute default/r"));
+        assert!(matches!(
+            rule.backends[0].target,
+            BackendTarget::Invalid { .. }
+        ));
+        assert!(
+            compiled
+                .diagnostics
+                .iter()
+                .any(|d| d.resource == "HTTPRoute default/r")
+        );
     }
 }
 
@@ -212,12 +283,21 @@ spec:
     let yaml = gateway(HTTP_LISTENER)
         + &service("elsewhere", "web", "10.0.0.2")
         + grant
-        + &route("r", "  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: [{name: web, namespace: elsewhere, port: 8080}]");
+        + &route(
+            "r",
+            "  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: [{name: web, namespace: elsewhere, port: 8080}]",
+        );
     let compiled = compile_yaml(&yaml);
-    assert_eq!(parent_conditions(&compiled, "r", 0)[1], cond("ResolvedRefs", "True", "ResolvedRefs"));
+    assert_eq!(
+        parent_conditions(&compiled, "r", 0)[1],
+        cond("ResolvedRefs", "True", "ResolvedRefs")
+    );
     // A grant naming another Service does not apply.
     let compiled = compile_yaml(&yaml.replace("name: web}]\n", "name: other}]\n"));
-    assert_eq!(parent_conditions(&compiled, "r", 0)[1], cond("ResolvedRefs", "False", "RefNotPermitted"));
+    assert_eq!(
+        parent_conditions(&compiled, "r", 0)[1],
+        cond("ResolvedRefs", "False", "RefNotPermitted")
+    );
 }
 
 #[test]
@@ -303,24 +383,52 @@ fn listeners_conflict_on_protocol_and_hostname() {
   - {name: b, port: 80, protocol: HTTP}
   - {name: c, port: 80, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
   - {name: d, port: 81, protocol: UDP}";
-    let compiled = compile_yaml(&(gateway(listeners) + &tls_secret("default", "cert", &["x.example"])));
-    assert_eq!(listener_conditions(&compiled, "gw", "a").1[3], cond("Conflicted", "True", "ProtocolConflict"));
-    assert_eq!(listener_conditions(&compiled, "gw", "b").1[3], cond("Conflicted", "True", "ProtocolConflict"));
-    assert_eq!(listener_conditions(&compiled, "gw", "c").1[3], cond("Conflicted", "True", "ProtocolConflict"));
-    assert_eq!(listener_conditions(&compiled, "gw", "d").1[0], cond("Accepted", "False", "UnsupportedProtocol"));
+    let compiled =
+        compile_yaml(&(gateway(listeners) + &tls_secret("default", "cert", &["x.example"])));
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "a").1[3],
+        cond("Conflicted", "True", "ProtocolConflict")
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "b").1[3],
+        cond("Conflicted", "True", "ProtocolConflict")
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "c").1[3],
+        cond("Conflicted", "True", "ProtocolConflict")
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "d").1[0],
+        cond("Accepted", "False", "UnsupportedProtocol")
+    );
 
     let listeners = "  - {name: a, port: 80, protocol: HTTP, hostname: a.example}
   - {name: b, port: 80, protocol: HTTP, hostname: a.example}";
     let compiled = compile_yaml(&gateway(listeners));
-    assert_eq!(listener_conditions(&compiled, "gw", "a").1[3], cond("Conflicted", "False", "NoConflicts"));
-    assert_eq!(listener_conditions(&compiled, "gw", "b").1[3], cond("Conflicted", "True", "HostnameConflict"));
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "a").1[3],
+        cond("Conflicted", "False", "NoConflicts")
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "b").1[3],
+        cond("Conflicted", "True", "HostnameConflict")
+    );
 }
 
 #[test]
 fn https_listeners_need_a_valid_permitted_certificate() {
-    let https = |cert_ref: &str| format!("  - {{name: https, port: 443, protocol: HTTPS, tls: {{certificateRefs: [{cert_ref}]}}}}");
-    let compiled = compile_yaml(&(gateway(&https("{name: cert}")) + &tls_secret("default", "cert", &["a.example"])));
-    assert_eq!(listener_conditions(&compiled, "gw", "https").1[2], cond("Programmed", "True", "Programmed"));
+    let https = |cert_ref: &str| {
+        format!(
+            "  - {{name: https, port: 443, protocol: HTTPS, tls: {{certificateRefs: [{cert_ref}]}}}}"
+        )
+    };
+    let compiled = compile_yaml(
+        &(gateway(&https("{name: cert}")) + &tls_secret("default", "cert", &["a.example"])),
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "https").1[2],
+        cond("Programmed", "True", "Programmed")
+    );
     assert!(compiled.plan.gateways[0].listeners[0].tls.is_some());
     // /config_dump never shows the key.
     let dump = serde_json::to_string(&compiled.plan).unwrap();
@@ -328,15 +436,28 @@ fn https_listeners_need_a_valid_permitted_certificate() {
 
     let compiled = compile_yaml(&gateway(&https("{name: missing}")));
     let (_, conditions) = listener_conditions(&compiled, "gw", "https");
-    assert_eq!(conditions[1], cond("ResolvedRefs", "False", "InvalidCertificateRef"));
+    assert_eq!(
+        conditions[1],
+        cond("ResolvedRefs", "False", "InvalidCertificateRef")
+    );
     assert_eq!(conditions[2], cond("Programmed", "False", "Invalid"));
 
-    let compiled = compile_yaml(&(gateway(&https("{name: cert, namespace: vault}")) + &tls_secret("vault", "cert", &["a.example"])));
-    assert_eq!(listener_conditions(&compiled, "gw", "https").1[1], cond("ResolvedRefs", "False", "RefNotPermitted"));
+    let compiled = compile_yaml(
+        &(gateway(&https("{name: cert, namespace: vault}"))
+            + &tls_secret("vault", "cert", &["a.example"])),
+    );
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "https").1[1],
+        cond("ResolvedRefs", "False", "RefNotPermitted")
+    );
 
-    let broken = tls_secret("default", "cert", &["a.example"]).replace("tls.key: ", "tls.key: QUJD");
+    let broken =
+        tls_secret("default", "cert", &["a.example"]).replace("tls.key: ", "tls.key: QUJD");
     let compiled = compile_yaml(&(gateway(&https("{name: cert}")) + &broken));
-    assert_eq!(listener_conditions(&compiled, "gw", "https").1[1], cond("ResolvedRefs", "False", "InvalidCertificateRef"));
+    assert_eq!(
+        listener_conditions(&compiled, "gw", "https").1[1],
+        cond("ResolvedRefs", "False", "InvalidCertificateRef")
+    );
 }
 
 #[test]
@@ -358,15 +479,27 @@ fn invalid_filters_make_the_rule_answer_500_and_the_route_partially_invalid() {
     let compiled = compile_yaml(&yaml);
     let conditions = parent_conditions(&compiled, "r", 0);
     assert_eq!(conditions[0], cond("Accepted", "True", "Accepted"));
-    assert_eq!(conditions[2], cond("PartiallyInvalid", "True", "UnsupportedValue"));
+    assert_eq!(
+        conditions[2],
+        cond("PartiallyInvalid", "True", "UnsupportedValue")
+    );
     assert!(
-        compiled.diagnostics.iter().any(|d| d.message.starts_with("spec.rules[1].filters[0].requestHeaderModifier.set[0].name")),
+        compiled.diagnostics.iter().any(|d| d
+            .message
+            .starts_with("spec.rules[1].filters[0].requestHeaderModifier.set[0].name")),
         "{:?}",
         compiled.diagnostics
     );
     let vhost = &compiled.plan.gateways[0].listeners[0].virtual_hosts[0];
-    let bad = vhost.rules.iter().find(|r| r.resource.section.as_deref() == Some("1")).unwrap();
-    assert!(matches!(bad.backends[0].target, BackendTarget::Invalid { .. }));
+    let bad = vhost
+        .rules
+        .iter()
+        .find(|r| r.resource.section.as_deref() == Some("1"))
+        .unwrap();
+    assert!(matches!(
+        bad.backends[0].target,
+        BackendTarget::Invalid { .. }
+    ));
 }
 
 #[test]
@@ -379,7 +512,10 @@ fn a_route_whose_rules_are_all_invalid_is_not_accepted() {
   - timeouts: {request: 1s, backendRequest: 2s}",
         );
     let compiled = compile_yaml(&yaml);
-    assert_eq!(parent_conditions(&compiled, "r", 0)[0], cond("Accepted", "False", "UnsupportedValue"));
+    assert_eq!(
+        parent_conditions(&compiled, "r", 0)[0],
+        cond("Accepted", "False", "UnsupportedValue")
+    );
     assert_eq!(listener_conditions(&compiled, "gw", "http").0, 0);
 }
 
@@ -398,12 +534,24 @@ fn timeouts_retry_and_weights_reach_the_plan() {
         );
     let compiled = compile_yaml(&yaml);
     let rule = &compiled.plan.gateways[0].listeners[0].virtual_hosts[0].rules[0];
-    assert_eq!(rule.timeouts.request, Some(std::time::Duration::from_secs(10)));
-    assert_eq!(rule.timeouts.backend_request, Some(std::time::Duration::from_secs(1)));
+    assert_eq!(
+        rule.timeouts.request,
+        Some(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(
+        rule.timeouts.backend_request,
+        Some(std::time::Duration::from_secs(1))
+    );
     let retry = rule.retry.as_ref().unwrap();
-    assert_eq!((retry.attempts, retry.backoff), (3, std::time::Duration::from_millis(100)));
+    assert_eq!(
+        (retry.attempts, retry.backoff),
+        (3, std::time::Duration::from_millis(100))
+    );
     assert_eq!(retry.codes, vec![http::StatusCode::SERVICE_UNAVAILABLE]);
-    assert_eq!(rule.backends.iter().map(|b| b.weight).collect::<Vec<_>>(), vec![80, 20]);
+    assert_eq!(
+        rule.backends.iter().map(|b| b.weight).collect::<Vec<_>>(),
+        vec![80, 20]
+    );
 }
 
 #[test]
@@ -429,9 +577,15 @@ spec:
     let compiled = compile_yaml(&yaml);
     let listener = &compiled.plan.gateways[0].listeners[0];
     assert!(listener.tls.is_none());
-    assert_eq!(listener.tls_routes[0].hostnames, vec![HostMatch::Exact("abc.example.com".into())]);
+    assert_eq!(
+        listener.tls_routes[0].hostnames,
+        vec![HostMatch::Exact("abc.example.com".into())]
+    );
     assert_eq!(listener_conditions(&compiled, "gw", "pass").0, 1);
-    assert_eq!(parent_conditions(&compiled, "h", 0)[0], cond("Accepted", "False", "NotAllowedByListeners"));
+    assert_eq!(
+        parent_conditions(&compiled, "h", 0)[0],
+        cond("Accepted", "False", "NotAllowedByListeners")
+    );
 }
 
 use super::StatusBody;

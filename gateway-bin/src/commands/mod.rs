@@ -1,0 +1,4 @@
+//! Subcommands.
+
+pub(crate) mod check;
+pub(crate) mod run;

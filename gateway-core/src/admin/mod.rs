@@ -1,0 +1,19 @@
+//! The admin server: readiness, liveness and the compiled configuration, on its own
+//! (loopback by default) port.
+//!
+//! | Path | Answer |
+//! |---|---|
+//! | `GET /ready` | `200 ready` once [`AdminState::set_ready`] was called with `true`, else `503` |
+//! | `GET /healthz` | `200 ok` while the process serves |
+//! | `GET /config_dump` | the JSON set by [`AdminState::set_config_dump`] |
+//! | `GET /status` | the JSON array set by [`AdminState::set_status`] |
+//!
+//! Other paths answer `404`, other methods on these paths `405`. The state is read without
+//! locks ([`arc_swap`] snapshots and an atomic flag), so publishing a new config dump never
+//! blocks a reader.
+
+mod server;
+mod state;
+
+pub use server::serve_admin;
+pub use state::AdminState;

@@ -1,0 +1,100 @@
+//! HTTP/1.1 upgrades (WebSocket and friends): a fresh connection per upgrade, and a spliced
+//! byte stream once the upstream agrees with `101 Switching Protocols`.
+//!
+//! Upgraded connections never return to a pool, so they are made directly with hyper's
+//! connection API instead of the pooled client.
+
+use http::StatusCode;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+use super::{
+    AppProtocol, UpstreamClient, errors,
+    headers::Keep,
+    service::{failure, from_upstream, prepare},
+};
+use crate::{ProxyError, Request, Response, body};
+
+/// Forwards an upgrade request to `endpoint`; on `101` splices the downstream and upstream
+/// connections in a background task and returns the `101` with its upgrade headers.
+pub(super) async fn forward(
+    client: &UpstreamClient,
+    endpoint: SocketAddr,
+    mut request: Request,
+) -> Response {
+    // Taken before the request moves on: hyper keeps the downstream connection's pending
+    // upgrade in the request extensions.
+    let downstream = hyper::upgrade::on(&mut request);
+    let keep = Keep {
+        upgrade: true,
+        te_trailers: false,
+    };
+    if let Err(rejected) = prepare(&mut request, endpoint, AppProtocol::Http1, keep, false) {
+        return rejected.into_response();
+    }
+    let mut response = match send(client, endpoint, request).await {
+        Ok(response) => response,
+        Err(err) => return failure(err, endpoint),
+    };
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return from_upstream(response, endpoint, Keep::default());
+    }
+    let upstream = hyper::upgrade::on(&mut response);
+    tokio::spawn(async move {
+        let (downstream, upstream) = match tokio::try_join!(downstream, upstream) {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::debug!(%endpoint, error = %err, "upgrade did not complete");
+                return;
+            }
+        };
+        let mut downstream = TokioIo::new(downstream);
+        let mut upstream = TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await {
+            Ok((sent, received)) => {
+                tracing::trace!(%endpoint, sent, received, "upgraded connection closed");
+            }
+            Err(err) => tracing::debug!(%endpoint, error = %err, "upgraded connection failed"),
+        }
+    });
+    let mut response = from_upstream(response, endpoint, keep);
+    *response.body_mut() = body::empty();
+    response
+}
+
+/// Connects, sends the request and waits for response headers, each step bounded.
+async fn send(
+    client: &UpstreamClient,
+    endpoint: SocketAddr,
+    request: Request,
+) -> Result<http::Response<hyper::body::Incoming>, ProxyError> {
+    let stream =
+        match tokio::time::timeout(client.connect_timeout(), TcpStream::connect(endpoint)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => return Err(ProxyError::Connect(Box::new(err))),
+            Err(_elapsed) => return Err(ProxyError::Connect("connect timed out".into())),
+        };
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%endpoint, error = %err, "could not set TCP_NODELAY");
+    }
+    let exchange = async {
+        let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(errors::from_hyper)?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.with_upgrades().await {
+                tracing::debug!(%endpoint, error = %err, "upstream upgrade connection failed");
+            }
+        });
+        sender
+            .send_request(request)
+            .await
+            .map_err(errors::from_hyper)
+    };
+    match tokio::time::timeout(client.response_header_timeout(), exchange).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(ProxyError::Timeout),
+    }
+}

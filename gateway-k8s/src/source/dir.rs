@@ -1,0 +1,167 @@
+//! The directory source: every `*.yaml`/`*.yml` file under a directory, read into one
+//! [`Snapshot`] — what `kubectl apply -R -f DIR` would take.
+//!
+//! Files are found recursively, following symlinks, and read in path order so that a load
+//! is deterministic. Entries whose name starts with `.` are skipped below the top
+//! directory: that covers the `..data` symlink and `..2024_…` timestamped directories of a
+//! Kubernetes ConfigMap volume (whose top-level symlinks to `..data/<file>` are followed,
+//! so each file is read once), as well as `.git` and editor temporaries.
+//!
+//! Each file may hold several documents separated by `---`. Documents of kinds the
+//! gateway does not read are skipped; unknown fields in the kinds it reads are warnings;
+//! any document that fails to decode fails the whole load (see [`LoadError`]), so the
+//! caller keeps serving its last good snapshot.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use gateway_routes::snapshot::Snapshot;
+use walkdir::{DirEntry, WalkDir};
+
+use super::{
+    error::{LoadError, ParseError},
+    object::metadata,
+    parse::{Decoded, decode_document},
+    split::split,
+};
+
+/// The result of a successful [`load_dir`].
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// Every object of a kind the gateway reads.
+    pub snapshot: Snapshot,
+    /// One line per unknown field, naming file, document, object and field path.
+    pub warnings: Vec<String>,
+    /// How many YAML files were read.
+    pub files: usize,
+    /// How many objects went into the snapshot (documents of ignored kinds not counted).
+    pub objects: usize,
+}
+
+/// Reads every YAML file under `dir` into a [`Snapshot`].
+///
+/// Namespaced objects without a namespace get `default`, as `kubectl` would give them.
+/// This does blocking file I/O: from async code, call it in `spawn_blocking`.
+///
+/// # Errors
+///
+/// [`LoadError::Read`] if `dir` or anything under it cannot be read;
+/// [`LoadError::Invalid`] listing every document that is not valid YAML, lacks `kind` or
+/// `apiVersion`, or does not fit the type of its kind.
+pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    let mut errors = Vec::new();
+    for file in yaml_files(dir)? {
+        let text = fs::read_to_string(&file).map_err(|source| LoadError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        loaded.files += 1;
+        load_file(&file, &text, &mut loaded, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadError::Invalid { errors })
+    }
+}
+
+/// Decodes every document of one file into `loaded`, or its failures into `errors`.
+fn load_file(file: &Path, text: &str, loaded: &mut Loaded, errors: &mut Vec<ParseError>) {
+    // A byte-order mark would hide a leading `---`; it occupies no line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for document in split(text) {
+        match decode_document(document.text) {
+            Ok(Decoded::Empty) => {}
+            Ok(Decoded::Ignored { api_version, kind }) => {
+                tracing::debug!(
+                    file = %file.display(),
+                    document = document.index,
+                    %api_version,
+                    %kind,
+                    "ignoring a kind the gateway does not read",
+                );
+            }
+            Ok(Decoded::Object {
+                object,
+                kind,
+                unknown_fields,
+            }) => {
+                let meta = metadata(&object);
+                let namespace = meta
+                    .namespace
+                    .as_deref()
+                    .map_or(String::new(), |ns| format!("{ns}/"));
+                let name = meta.name.as_deref().unwrap_or_default();
+                loaded.warnings.extend(unknown_fields.iter().map(|field| {
+                    format!(
+                        "{}: document {} (line {}): {kind} {namespace}{name}: unknown field `{field}`",
+                        file.display(),
+                        document.index,
+                        document.content_line(),
+                    )
+                }));
+                loaded.snapshot.insert(*object);
+                loaded.objects += 1;
+            }
+            Err(error) => errors.push(ParseError {
+                file: file.to_path_buf(),
+                document: document.index,
+                line: error
+                    .line
+                    .map_or_else(|| document.content_line(), |line| document.file_line(line)),
+                reason: error.reason,
+            }),
+        }
+    }
+}
+
+/// Every YAML file under `dir`, sorted by path.
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let read_error = |path: &Path, source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = fs::metadata(dir).map_err(|source| read_error(dir, source))?;
+    if !metadata.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+        return Err(read_error(dir, source));
+    }
+
+    let mut files = Vec::new();
+    let walk = WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry));
+    for entry in walk {
+        let entry = entry.map_err(|error| {
+            let path = error.path().unwrap_or(dir).to_path_buf();
+            LoadError::Read {
+                path,
+                source: error.into(),
+            }
+        })?;
+        if entry.file_type().is_file() && is_yaml(entry.path()) {
+            files.push(entry.into_path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether the entry's name starts with `.` (ConfigMap `..data`, `.git`, editor files).
+fn is_hidden(entry: &DirEntry) -> bool {
+    entry.file_name().as_encoded_bytes().starts_with(b".")
+}
+
+/// Whether the path ends in `.yaml` or `.yml` (any case).
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! Decoding one YAML document into an [`Object`] of a kind the gateway reads.
+//!
+//! Two passes over the document text, both with serde-saphyr so that every error carries
+//! the line it happened on: the first reads only `apiVersion` and `kind` (and catches YAML
+//! syntax errors anywhere in the document); the second deserializes the text straight into
+//! the typed struct for that kind, through `serde_path_to_error` (field path of a type
+//! error) and `serde_ignored` (unknown fields, reported as warnings since newer Gateway API
+//! versions add fields).
+//!
+//! The kind table mirrors [`Object::from_json`], which the API-server source uses: same
+//! groups (any version), same kinds, everything else ignored.
+
+use gateway_routes::{api::GATEWAY_GROUP, snapshot::Object};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_saphyr::{Budget, Options};
+
+use super::{
+    diagnostic::{DocumentError, document_error},
+    object::default_namespace,
+};
+
+/// What one document turned out to be.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// An empty document (nothing, or only comments).
+    Empty,
+    /// A kind the gateway does not read (Deployment, Pod, ...).
+    Ignored {
+        /// The document's `apiVersion`.
+        api_version: String,
+        /// The document's `kind`.
+        kind: String,
+    },
+    /// An object the gateway reads.
+    Object {
+        /// The object, with its namespace defaulted.
+        object: Box<Object>,
+        /// The document's `kind`, for messages.
+        kind: String,
+        /// Paths of fields the typed struct does not know (`spec.listeners[0].foo`).
+        unknown_fields: Vec<String>,
+    },
+}
+
+/// The first pass: just enough to pick the type.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeMeta {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+/// Decodes one document (the text of one [`super::split::Document`]).
+pub(crate) fn decode_document(text: &str) -> Result<Decoded, DocumentError> {
+    let Some(meta) = serde_saphyr::from_str_with_options::<Option<TypeMeta>>(text, options())
+        .map_err(|e| document_error(text, None, &e))?
+    else {
+        return Ok(Decoded::Empty);
+    };
+    let kind = required(meta.kind, "kind")?;
+    let api_version = required(meta.api_version, "apiVersion")?;
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+
+    let typed = match (group, kind.as_str()) {
+        (GATEWAY_GROUP, "GatewayClass") => typed(text, Object::GatewayClass),
+        (GATEWAY_GROUP, "Gateway") => typed(text, Object::Gateway),
+        (GATEWAY_GROUP, "HTTPRoute") => typed(text, Object::HttpRoute),
+        (GATEWAY_GROUP, "TLSRoute") => typed(text, Object::TlsRoute),
+        (GATEWAY_GROUP, "ReferenceGrant") => typed(text, Object::ReferenceGrant),
+        ("", "Service") => typed(text, Object::Service),
+        ("", "Secret") => typed(text, Object::Secret),
+        ("", "ConfigMap") => typed(text, Object::ConfigMap),
+        ("", "Namespace") => typed(text, Object::Namespace),
+        ("discovery.k8s.io", "EndpointSlice") => typed(text, Object::EndpointSlice),
+        _ => return Ok(Decoded::Ignored { api_version, kind }),
+    };
+    let (mut object, unknown_fields) = typed?;
+    default_namespace(&mut object);
+    Ok(Decoded::Object {
+        object: Box::new(object),
+        kind,
+        unknown_fields,
+    })
+}
+
+/// A required, non-empty top-level string.
+fn required(value: Option<String>, field: &str) -> Result<String, DocumentError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| DocumentError {
+            line: None,
+            reason: format!("missing `{field}`"),
+        })
+}
+
+/// Top-level fields every manifest may carry that the typed structs need not model:
+/// the type header, and `status` (written by controllers, ignored on input).
+const EXPECTED_TOP_LEVEL: [&str; 3] = ["apiVersion", "kind", "status"];
+
+/// The second pass: the document text straight into `T`, recording unknown fields.
+fn typed<T: DeserializeOwned>(
+    text: &str,
+    wrap: fn(T) -> Object,
+) -> Result<(Object, Vec<String>), DocumentError> {
+    let mut unknown_fields = Vec::new();
+    let mut error_path = None;
+    let value = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        let mut record = |path: serde_ignored::Path<'_>| {
+            let path = field_path(&path);
+            if !EXPECTED_TOP_LEVEL.contains(&path.as_str()) {
+                unknown_fields.push(path);
+            }
+        };
+        let de = serde_ignored::Deserializer::new(de, &mut record);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            error_path = Some(e.path().to_string());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| document_error(text, error_path.as_deref(), &e))?;
+    Ok((wrap(value), unknown_fields))
+}
+
+/// Renders a `serde_ignored` path as Kubernetes tools do: `spec.listeners[0].foo`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => match field_path(parent) {
+            parent if parent.is_empty() => key.clone(),
+            parent => format!("{parent}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
+/// serde-saphyr options: errors without source snippets (we render file and line
+/// ourselves), and budgets that bound what one document may cost, aliases included
+/// (billion-laughs safe). Limits sit far above any real manifest.
+fn options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_depth = 64;
+    budget.max_nodes = 250_000;
+    budget.max_aliases = 10_000;
+    budget.max_anchors = 10_000;
+    budget.max_total_scalar_bytes = 16 * 1024 * 1024;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
+    options.with_snippet = false;
+    options
+}
+
+#[cfg(test)]
+mod tests;

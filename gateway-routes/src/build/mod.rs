@@ -1,0 +1,125 @@
+//! Plan → services: one router per socket, one stack per rule, TLS tables per TLS socket.
+//!
+//! The binary decides where each Gateway listener binds (the listen map); listeners that
+//! resolve to the same address share a socket and are told apart by `Host` and SNI.
+
+mod matcher;
+mod router;
+mod stack;
+mod tls;
+mod weighted;
+
+pub use router::SocketRouter;
+pub use stack::BuildContext;
+
+use gateway_core::{
+    HttpService,
+    extensions::{ListenerPort, MatchedRoute, ResourceRef},
+    listener::SocketState,
+};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+
+use crate::plan::{HostMatch, ListenerPlan, ListenerProtocol, Plan};
+use router::{ListenerRouter, RouteSlot, VirtualHostRouter, matched_prefix};
+
+/// Builds what every socket serves. `bind` maps a Gateway and listener port to the address
+/// that listener binds. Listeners whose protocol family (plaintext vs TLS) differs from the
+/// first listener on an address are skipped and returned as warnings.
+pub fn build_sockets(
+    plan: &Plan,
+    bind: impl Fn(&ResourceRef, u16) -> SocketAddr,
+    ctx: &mut BuildContext,
+) -> (HashMap<SocketAddr, SocketState>, Vec<String>) {
+    let mut grouped: HashMap<SocketAddr, Vec<&ListenerPlan>> = HashMap::new();
+    let mut order = Vec::new();
+    for gateway in &plan.gateways {
+        for listener in &gateway.listeners {
+            let addr = bind(&gateway.resource, listener.port);
+            let entry = grouped.entry(addr).or_default();
+            if entry.is_empty() {
+                order.push(addr);
+            }
+            entry.push(listener);
+        }
+    }
+    let mut warnings = Vec::new();
+    let mut sockets = HashMap::new();
+    for addr in order {
+        let listeners = grouped.remove(&addr).unwrap_or_default();
+        let plaintext = listeners
+            .first()
+            .is_some_and(|l| l.protocol == ListenerProtocol::Http);
+        let (same, other): (Vec<&ListenerPlan>, Vec<&ListenerPlan>) = listeners
+            .into_iter()
+            .partition(|l| (l.protocol == ListenerProtocol::Http) == plaintext);
+        for skipped in other {
+            warnings.push(format!(
+                "{} binds {addr}, which already serves listeners of another protocol; skipped",
+                skipped.resource
+            ));
+        }
+        let http_listeners: Vec<&ListenerPlan> = same
+            .iter()
+            .copied()
+            .filter(|l| l.protocol != ListenerProtocol::Tls)
+            .collect();
+        let http = (!http_listeners.is_empty())
+            .then(|| HttpService::new(socket_router(&http_listeners, ctx)));
+        let tls = if plaintext {
+            None
+        } else {
+            let (table, tls_warnings) = tls::tls_table(&same);
+            warnings.extend(tls_warnings);
+            Some(Arc::new(table))
+        };
+        sockets.insert(addr, SocketState { http, tls });
+    }
+    (sockets, warnings)
+}
+
+/// Builds the router of the HTTP(S) listeners sharing one socket.
+pub fn socket_router(listeners: &[&ListenerPlan], ctx: &mut BuildContext) -> SocketRouter {
+    let mut routers: Vec<ListenerRouter> =
+        listeners.iter().map(|l| listener_router(l, ctx)).collect();
+    // Most specific listener hostname first: a request goes to exactly one listener.
+    routers.sort_by_key(|r| r.hostname.specificity());
+    SocketRouter::new(routers)
+}
+
+fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerRouter {
+    let mut router = ListenerRouter {
+        hostname: listener.hostname.clone(),
+        port: ListenerPort(listener.port),
+        exact: HashMap::new(),
+        wildcard: HashMap::new(),
+        any: None,
+    };
+    for vhost in &listener.virtual_hosts {
+        let services: Vec<HttpService> = vhost
+            .rules
+            .iter()
+            .map(|rule| stack::rule_service(rule, ctx))
+            .collect();
+        let slots = vhost
+            .routes
+            .iter()
+            .map(|entry| RouteSlot {
+                matcher: entry.matcher.clone(),
+                route: MatchedRoute(vhost.rules[entry.rule].resource.clone()),
+                prefix: matched_prefix(&entry.matcher),
+                service: services[entry.rule].clone(),
+            })
+            .collect();
+        let vhost_router = VirtualHostRouter { slots };
+        match &vhost.hostname {
+            HostMatch::Exact(name) => {
+                router.exact.insert(name.clone(), vhost_router);
+            }
+            HostMatch::Wildcard(suffix) => {
+                router.wildcard.insert(suffix.clone(), vhost_router);
+            }
+            HostMatch::Any => router.any = Some(vhost_router),
+        }
+    }
+    router
+}

@@ -1,0 +1,129 @@
+//! Serving snapshots: compile, build, swap, and publish Plan and Status to the admin server.
+//!
+//! [`Runtime`] is what the `gateway` binary and the examples share. Hand it each new
+//! [`Snapshot`]; it compiles it, builds the services, swaps them into the bound sockets
+//! (binding new addresses, draining removed ones) and updates `/config_dump`, `/status` and
+//! `/ready`. A snapshot whose source failed to load should simply not be applied: the last
+//! applied one keeps serving.
+
+mod listen_map;
+
+pub use listen_map::{ListenMap, ListenMapError};
+
+use bytes::Bytes;
+use gateway_core::{
+    Limits,
+    admin::AdminState,
+    backend::UpstreamClient,
+    listener::{ApplyError, SocketManager},
+};
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    build::{BuildContext, build_sockets},
+    compile::{CompileOptions, Diagnostic, compile},
+    snapshot::Snapshot,
+};
+
+/// How a [`Runtime`] serves.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// GatewayClasses with this `spec.controllerName` are served.
+    pub controller_name: String,
+    /// Where listener ports bind.
+    pub listen_map: ListenMap,
+    /// Connection and upstream limits.
+    pub limits: Limits,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            controller_name: crate::compile::DEFAULT_CONTROLLER_NAME.to_owned(),
+            listen_map: ListenMap::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What applying one snapshot found.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Problems in resources, each naming resource, field and reason.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Listeners that could not be built (shared-socket protocol clashes, TLS setup).
+    pub warnings: Vec<String>,
+    /// Addresses that could not be bound; every other address serves the new snapshot.
+    pub bind_error: Option<ApplyError>,
+}
+
+/// The serving gateway: sockets, upstream client and admin state.
+#[derive(Debug)]
+pub struct Runtime {
+    options: RuntimeOptions,
+    sockets: SocketManager,
+    client: UpstreamClient,
+    admin: Arc<AdminState>,
+}
+
+impl Runtime {
+    /// A runtime with no sockets yet, publishing to `admin`.
+    pub fn new(options: RuntimeOptions, admin: Arc<AdminState>) -> Self {
+        Self {
+            client: UpstreamClient::new(&options.limits),
+            sockets: SocketManager::new(options.limits.clone()),
+            options,
+            admin,
+        }
+    }
+
+    /// Compiles and serves `snapshot`. Must run inside a tokio runtime.
+    pub fn apply(&self, snapshot: &Snapshot) -> Applied {
+        let compile_options = CompileOptions {
+            controller_name: self.options.controller_name.clone(),
+            transition_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string(),
+            gateway_addresses: self.options.listen_map.status_addresses(),
+        };
+        let compiled = compile(snapshot, &compile_options);
+        let mut ctx = BuildContext::new(self.client.clone());
+        let listen_map = &self.options.listen_map;
+        let (desired, warnings) = build_sockets(
+            &compiled.plan,
+            |gw, port| listen_map.bind(gw, port),
+            &mut ctx,
+        );
+        let bind_error = self.sockets.apply(desired).err();
+        self.admin.set_config_dump(to_json(&compiled.plan));
+        self.admin.set_status(to_json(&compiled.statuses));
+        if bind_error.is_none() {
+            self.admin.set_ready(true);
+        }
+        Applied {
+            diagnostics: compiled.diagnostics,
+            warnings,
+            bind_error,
+        }
+    }
+
+    /// The sockets, e.g. to learn where a port-0 listener bound.
+    pub fn sockets(&self) -> &SocketManager {
+        &self.sockets
+    }
+
+    /// Marks the gateway not ready, stops accepting and drains for up to `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.admin.set_ready(false);
+        self.sockets.shutdown(grace).await;
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Bytes {
+    match serde_json::to_vec(value) {
+        Ok(json) => json.into(),
+        Err(err) => {
+            tracing::error!(error = %err, "serializing admin JSON");
+            Bytes::from_static(b"null")
+        }
+    }
+}
