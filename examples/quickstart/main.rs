@@ -66,19 +66,21 @@ async fn echo_backend(listener: TcpListener) {
             continue;
         };
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
-                let mut text = format!("{} {}\n", request.method(), request.uri());
-                for (name, value) in request.headers() {
-                    text.push_str(&format!(
-                        "{name}: {}\n",
-                        value.to_str().unwrap_or("<binary>")
-                    ));
-                }
-                let body = request.into_body().collect().await.map(|b| b.to_bytes());
-                let size = body.map(|b| b.len()).unwrap_or(0);
-                text.push_str(&format!("({size} body bytes)\n"));
-                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
-            });
+            let service = hyper::service::service_fn(
+                |request: hyper::Request<hyper::body::Incoming>| async move {
+                    let mut text = format!("{} {}\n", request.method(), request.uri());
+                    for (name, value) in request.headers() {
+                        text.push_str(&format!(
+                            "{name}: {}\n",
+                            value.to_str().unwrap_or("<binary>")
+                        ));
+                    }
+                    let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                    let size = body.map(|b| b.len()).unwrap_or(0);
+                    text.push_str(&format!("({size} body bytes)\n"));
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(text))))
+                },
+            );
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
