@@ -44,12 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen_map: ListenMap::default().with_default_ip([127, 0, 0, 1].into()),
         ..RuntimeOptions::default()
     };
-    let runtime = Runtime::new(options, admin);
+    let runtime = Arc::new(Runtime::new(options, admin));
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     println!("serving {} (edit it: the gateway reloads)", dir.display());
     println!("admin:  curl http://{ADMIN}/status");
     println!("try:    curl -i -H 'Host: quickstart.example' http://127.0.0.1:8080/hello");
-    let serve = k8s::serve_dir(dir, &runtime, k8s::DEFAULT_DEBOUNCE, stop.clone());
+    let serve = k8s::serve_dir(dir, runtime.clone(), k8s::DEFAULT_DEBOUNCE, stop.clone());
     tokio::select! {
         result = serve => result?,
         _ = tokio::signal::ctrl_c() => {}

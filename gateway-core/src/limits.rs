@@ -26,6 +26,10 @@ pub struct Limits {
     /// A connection with no request in flight for this long is closed.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// An HTTP/1.1 keep-alive connection quiet for this long gives its buffers back and
+    /// waits for the client with only its socket (a fresh parser takes over when it sends).
+    #[serde(with = "humantime_serde")]
+    pub idle_release: Duration,
     /// Time a client has to finish the TLS handshake.
     #[serde(with = "humantime_serde")]
     pub tls_handshake_timeout: Duration,
@@ -54,6 +58,7 @@ impl Default for Limits {
             h2_max_concurrent_streams: 100,
             h2_max_pending_reset_streams: 20,
             idle_timeout: Duration::from_secs(60),
+            idle_release: Duration::from_secs(1),
             tls_handshake_timeout: Duration::from_secs(10),
             max_connections: 100_000,
             upstream_connect_timeout: Duration::from_secs(5),

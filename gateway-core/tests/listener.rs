@@ -312,3 +312,116 @@ async fn reapplying_keeps_the_socket_and_swaps_the_service() {
     let n = stream.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).ends_with("second"));
 }
+
+/// Limits that park HTTP/1.1 connections after 20 ms of quiet.
+fn parking_limits() -> Limits {
+    Limits {
+        idle_release: Duration::from_millis(20),
+        ..Limits::default()
+    }
+}
+
+/// Reads one response with a `content-length` body from a keep-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&out).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map(|n| n.parse::<usize>().unwrap());
+            if length.is_some_and(|n| body.len() >= n) {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(EVENTUALLY, stream.read(&mut buf))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(n > 0, "connection closed mid-response: {text}");
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn quiet_keep_alive_connections_park_and_serve_again() {
+    let (_manager, addr) = serve(parking_limits(), reporting_service());
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for round in 0..3 {
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "round {round}: {answer}"
+        );
+        assert!(answer.contains("len=5"), "round {round}: {answer}");
+        // Long enough for the connection to park before the next request.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A request split around a park is reassembled: the bytes read while parked are
+    // replayed to the parser that takes over.
+    stream.write_all(b"POST / HTTP/1.1\r\nho").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream
+        .write_all(b"st: a\r\ncontent-length: 2\r\n\r\nhi")
+        .await
+        .unwrap();
+    let answer = read_response(&mut stream).await;
+    assert!(answer.contains("len=2"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_slow_response_body_is_not_cut_by_parking() {
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let service = HttpService::new(tower::service_fn(move |_request: Request| {
+        let gate = gate.clone();
+        async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, _>>(1);
+            tokio::spawn(async move {
+                tx.send(Ok(http_body::Frame::data(Bytes::from_static(b"first-"))))
+                    .await
+                    .unwrap();
+                gate.notified().await;
+                tx.send(Ok(http_body::Frame::data(Bytes::from_static(b"second"))))
+                    .await
+                    .unwrap();
+            });
+            let stream = channel_body(rx);
+            Ok::<Response, Infallible>(http::Response::new(stream))
+        }
+    }));
+    let (_manager, addr) = serve(parking_limits(), service);
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    // The body stalls for many park intervals mid-response; the connection must hold.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_one();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    release.notify_one();
+    let (text, closed) = read_until_close(&mut stream).await;
+    assert!(closed);
+    assert_eq!(text.matches("first-").count(), 2, "{text}");
+    assert_eq!(text.matches("second").count(), 2, "{text}");
+}
+
+/// A chunked body fed from a channel.
+fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<Result<http_body::Frame<Bytes>, gateway_core::BoxError>>,
+) -> gateway_core::BoxBody {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (frame, rx))
+    });
+    body::boxed(http_body_util::StreamBody::new(stream))
+}

@@ -5,6 +5,7 @@
 //! statuses always reflect the latest compile.
 
 use anyhow::Context;
+use std::io::IsTerminal;
 use std::{process::ExitCode, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +35,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -72,11 +74,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         })?;
     tokio::spawn(serve_admin(admin_listener, admin.clone(), stop.clone()));
 
-    let runtime = Runtime::new(options, admin);
+    let runtime = Arc::new(Runtime::new(options, admin));
     let config_dir = args.source.config_dir.clone();
     let watch = gateway_k8s::serve_dir(
         config_dir.clone(),
-        &runtime,
+        runtime.clone(),
         gateway_k8s::DEFAULT_DEBOUNCE,
         stop.clone(),
     );

@@ -1,5 +1,6 @@
 //! A backend's endpoints and how the next one is picked.
 
+use http::uri::Authority;
 use std::{
     net::SocketAddr,
     sync::{
@@ -24,6 +25,8 @@ pub enum AppProtocol {
 #[derive(Debug)]
 pub struct Backend {
     endpoints: Arc<[SocketAddr]>,
+    /// Each endpoint as a URI authority, made once so requests do not format addresses.
+    authorities: Box<[Authority]>,
     protocol: AppProtocol,
     cursor: AtomicUsize,
 }
@@ -31,8 +34,13 @@ pub struct Backend {
 impl Backend {
     /// A backend over `endpoints` speaking `protocol`.
     pub fn new(endpoints: Arc<[SocketAddr]>, protocol: AppProtocol) -> Self {
+        let authorities = endpoints
+            .iter()
+            .filter_map(|addr| Authority::try_from(addr.to_string()).ok())
+            .collect();
         Self {
             endpoints,
+            authorities,
             protocol,
             cursor: AtomicUsize::new(0),
         }
@@ -46,6 +54,19 @@ impl Backend {
         }
         let index = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
         self.endpoints.get(index).copied()
+    }
+
+    /// The next endpoint and its URI authority, in round-robin order.
+    pub(crate) fn next_with_authority(&self) -> Option<(SocketAddr, Authority)> {
+        let len = self.endpoints.len();
+        if len == 0 || self.authorities.len() != len {
+            return None;
+        }
+        let index = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+        Some((
+            *self.endpoints.get(index)?,
+            self.authorities.get(index)?.clone(),
+        ))
     }
 
     /// All endpoints, in the order they were given.

@@ -54,7 +54,7 @@ impl tower::Service<Request> for BackendService {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let Some(endpoint) = self.backend.next() else {
+        let Some((endpoint, authority)) = self.backend.next_with_authority() else {
             tracing::debug!("backend has no endpoints");
             return Box::pin(std::future::ready(Ok(
                 ProxyError::NoHealthyUpstream.into_response()
@@ -65,7 +65,7 @@ impl tower::Service<Request> for BackendService {
             return Box::pin(async move { Ok(upgrade::forward(&client, endpoint, request).await) });
         }
         let protocol = self.backend.protocol();
-        Box::pin(async move { Ok(forward(&client, endpoint, protocol, request).await) })
+        Box::pin(async move { Ok(forward(&client, endpoint, authority, protocol, request).await) })
     }
 }
 
@@ -74,6 +74,7 @@ impl tower::Service<Request> for BackendService {
 async fn forward(
     client: &UpstreamClient,
     endpoint: SocketAddr,
+    authority: Authority,
     protocol: AppProtocol,
     mut request: Request,
 ) -> Response {
@@ -81,7 +82,7 @@ async fn forward(
         upgrade: false,
         te_trailers: protocol == AppProtocol::H2c,
     };
-    if let Err(rejected) = prepare(&mut request, endpoint, protocol, keep, true) {
+    if let Err(rejected) = prepare(&mut request, endpoint, Some(authority), protocol, keep) {
         return rejected.into_response();
     }
     let sent = tokio::time::timeout(
@@ -101,15 +102,17 @@ async fn forward(
 }
 
 /// Rewrites `request` for `endpoint`: keeps the client's host in `Host`, points the URI at
-/// the endpoint (absolute form for the pooled client, origin form for a direct
-/// connection), sets the upstream version and strips hop-by-hop headers.
+/// the endpoint (absolute form with `authority` for the pooled client, origin form for a
+/// direct connection when `authority` is `None`), sets the upstream version and strips
+/// hop-by-hop headers.
 pub(super) fn prepare(
     request: &mut Request,
     endpoint: SocketAddr,
+    authority: Option<Authority>,
     protocol: AppProtocol,
     keep: Keep,
-    absolute: bool,
 ) -> Result<(), Rejected> {
+    let absolute = authority.is_some();
     let uri = request.uri();
     if !request.headers().contains_key(HOST) {
         let host = uri
@@ -133,10 +136,7 @@ pub(super) fn prepare(
     let mut parts = http::uri::Parts::default();
     if absolute {
         parts.scheme = Some(Scheme::HTTP);
-        parts.authority = match Authority::try_from(endpoint.to_string()) {
-            Ok(authority) => Some(authority),
-            Err(_) => return Err(Rejected::InvalidEndpoint),
-        };
+        parts.authority = authority;
     }
     parts.path_and_query = Some(path_and_query);
     match Uri::from_parts(parts) {
@@ -156,9 +156,6 @@ pub(super) fn prepare(
 /// Why a request cannot be forwarded at all.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Rejected {
-    /// The endpoint address does not make a URI authority (cannot happen for a
-    /// `SocketAddr`, but is not worth a panic).
-    InvalidEndpoint,
     /// The request's path and query do not make an upstream URI.
     InvalidUri,
 }
@@ -167,7 +164,6 @@ impl Rejected {
     /// The local response for the rejection.
     pub(super) fn into_response(self) -> Response {
         match self {
-            Self::InvalidEndpoint => ProxyError::InvalidBackend.into_response(),
             Self::InvalidUri => local_response(
                 StatusCode::BAD_REQUEST,
                 ResponseFlag::DownstreamProtocolError,

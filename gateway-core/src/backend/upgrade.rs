@@ -30,7 +30,7 @@ pub(super) async fn forward(
         upgrade: true,
         te_trailers: false,
     };
-    if let Err(rejected) = prepare(&mut request, endpoint, AppProtocol::Http1, keep, false) {
+    if let Err(rejected) = prepare(&mut request, endpoint, None, AppProtocol::Http1, keep) {
         return rejected.into_response();
     }
     let mut response = match send(client, endpoint, request).await {

@@ -2,13 +2,17 @@
 //! proxy or a passthrough proxy.
 
 use arc_swap::ArcSwap;
-use hyper_util::{rt::TokioExecutor, server::conn::auto};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    SocketState, http::serve_http, rewind::Rewind, tcp, tls::TlsAction, tls::peek_client_hello,
+    SocketState,
+    http::{HttpServers, serve_http},
+    rewind::Rewind,
+    tcp,
+    tls::TlsAction,
+    tls::peek_client_hello,
 };
 use crate::{Limits, extensions::ConnectionInfo};
 
@@ -16,7 +20,7 @@ use crate::{Limits, extensions::ConnectionInfo};
 #[derive(Debug)]
 pub(crate) struct ConnectionContext {
     pub(crate) limits: Limits,
-    pub(crate) builder: auto::Builder<TokioExecutor>,
+    pub(crate) servers: HttpServers,
 }
 
 /// Serves one connection to its end.
@@ -37,7 +41,7 @@ pub(crate) async fn serve_connection(
     };
     let tls_table = state.load().tls.clone();
     let Some(table) = tls_table else {
-        serve_http(stream, info, state, &ctx.builder, &ctx.limits, drain).await;
+        serve_http(stream, info, state, &ctx.servers, &ctx.limits, drain).await;
         return;
     };
     let mut stream = stream;
@@ -72,7 +76,7 @@ pub(crate) async fn serve_connection(
             };
             info.tls = true;
             info.server_name = sni.map(Arc::from);
-            serve_http(tls, info, state, &ctx.builder, &ctx.limits, drain).await;
+            serve_http(tls, info, state, &ctx.servers, &ctx.limits, drain).await;
         }
         TlsAction::TerminateTcp { config, backend } => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);

@@ -1,57 +1,104 @@
 //! Serving HTTP on an accepted (and possibly TLS-terminated) connection.
 //!
-//! hyper-util's auto server speaks HTTP/1.1 and HTTP/2 (prior knowledge on plaintext, ALPN
-//! on TLS). Each request loads the socket's current router, gets the connection facts as an
-//! extension and `X-Forwarded-For`/`-Proto`, and is checked against the URI limit.
+//! The first bytes pick the protocol: the HTTP/2 connection preface means HTTP/2 (prior
+//! knowledge on plaintext, or after ALPN `h2` on TLS), anything else HTTP/1.1. Each request
+//! loads the socket's current router, gets the connection facts as an extension and
+//! `X-Forwarded-For`/`-Proto`, and is checked against the URI limit.
+//!
+//! An HTTP/1.1 keep-alive connection that stays quiet for [`Limits::idle_release`] is
+//! *parked*: hyper lets go of it (and of its read and write buffers) while the socket stays
+//! open, and a fresh hyper connection takes over when the client sends again (see
+//! [`super::idle`]). Idle clients then cost a few hundred bytes instead of 16 KiB.
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header::HeaderName};
-use hyper::body::Incoming;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::conn::auto,
+use hyper::{
+    body::Incoming,
+    server::conn::{http1, http2},
 };
-use std::{convert::Infallible, future::Future, sync::Arc};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite},
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::{
     SocketState,
-    idle::{IdleIo, IdleStamp},
+    idle::{IdleIo, IdleStamp, InFlight},
 };
 use crate::{
-    Limits, Response, ResponseFlag, body, error::local_response, extensions::ConnectionInfo,
+    BoxBody, Limits, ResponseFlag, body, error::local_response, extensions::ConnectionInfo,
 };
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The hyper server configured from [`Limits`].
-pub(crate) fn server_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.h2_max_concurrent_streams)
-        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
-        .max_local_error_reset_streams(limits.h2_max_pending_reset_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    builder
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The hyper servers, configured once from [`Limits`] and shared by every connection.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpServers {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl HttpServers {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.max_headers)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams)
+            .max_local_error_reset_streams(limits.h2_max_pending_reset_streams)
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        Self { http1, http2 }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in flight until hyper drops it.
+    struct TrackedBody {
+        #[pin]
+        inner: BoxBody,
+        in_flight: InFlight,
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = crate::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Per-connection request handler.
 struct Handler {
     state: Arc<ArcSwap<SocketState>>,
+    stamp: Arc<IdleStamp>,
     info: ConnectionInfo,
     client_ip: HeaderValue,
     proto: HeaderValue,
@@ -62,7 +109,9 @@ impl Handler {
     fn handle(
         &self,
         request: http::Request<Incoming>,
-    ) -> impl Future<Output = Result<Response, Infallible>> + Send + use<> {
+    ) -> impl Future<Output = Result<http::Response<TrackedBody>, Infallible>> + Send + use<> {
+        let upgrade = request.headers().contains_key(http::header::UPGRADE);
+        let in_flight = self.stamp.begin_request(upgrade);
         let service = self.state.load().http.clone();
         let uri_len = request
             .uri()
@@ -81,17 +130,15 @@ impl Handler {
             Ok(self.prepare(request))
         };
         async move {
-            let request = match prepared {
-                Ok(request) => request,
-                Err(response) => return Ok(response),
+            let response = match (prepared, service) {
+                (Err(response), _) => response,
+                (Ok(request), Some(service)) => match service.call_shared(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                (Ok(_), None) => local_response(StatusCode::NOT_FOUND, ResponseFlag::NoRouteFound),
             };
-            match service {
-                Some(service) => service.call_shared(request).await,
-                None => Ok(local_response(
-                    StatusCode::NOT_FOUND,
-                    ResponseFlag::NoRouteFound,
-                )),
-            }
+            Ok(response.map(|inner| TrackedBody { inner, in_flight }))
         }
     }
 
@@ -121,31 +168,123 @@ pub(crate) async fn serve_http<I>(
     io: I,
     info: ConnectionInfo,
     state: Arc<ArcSwap<SocketState>>,
-    builder: &auto::Builder<TokioExecutor>,
+    servers: &HttpServers,
     limits: &Limits,
     drain: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stamp = IdleStamp::new();
-    let io = TokioIo::new(IdleIo::new(io, stamp.clone()));
+    let mut io = IdleIo::new(io, stamp.clone());
+    let first = tokio::select! {
+        first = read_first_bytes(&mut io) => first,
+        () = tokio::time::sleep(limits.header_read_timeout) => None,
+        () = drain.cancelled() => None,
+    };
+    let Some((is_h2, prefix)) = first else {
+        return;
+    };
+    io.set_prefix(prefix);
     let client_ip = HeaderValue::from_str(&info.remote_addr.ip().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-    let proto = HeaderValue::from_static(info.scheme());
     let handler = Arc::new(Handler {
         state,
+        stamp: stamp.clone(),
+        proto: HeaderValue::from_static(info.scheme()),
         info,
         client_ip,
-        proto,
         max_uri_bytes: limits.max_uri_bytes,
     });
-    let service = hyper::service::service_fn(move |request| handler.handle(request));
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
+    if is_h2 {
+        let service = hyper::service::service_fn(move |request| handler.handle(request));
+        let connection = servers.http2.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        drive(connection, &stamp, limits, &drain, None).await;
+        return;
+    }
+    loop {
+        let h = handler.clone();
+        let service = hyper::service::service_fn(move |request| h.handle(request));
+        let mut connection = servers
+            .http1
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        let release = Some(limits.idle_release);
+        drive(Pin::new(&mut connection), &stamp, limits, &drain, release).await;
+        if !stamp.take_parked() {
+            return;
+        }
+        let Some(parts) = connection.into_parts() else {
+            return;
+        };
+        io = parts.io.into_inner();
+        let prefix = if parts.read_buf.is_empty() {
+            // Parked: only the bare stream is kept until the client sends again.
+            let next = tokio::select! {
+                next = read_some(&mut io) => next,
+                () = tokio::time::sleep_until(stamp.idle_deadline(limits.idle_timeout)) => None,
+                () = drain.cancelled() => None,
+            };
+            match next {
+                Some(bytes) => bytes,
+                None => return,
+            }
+        } else {
+            parts.read_buf
+        };
+        io.set_prefix(prefix);
+    }
+}
+
+/// A hyper connection that can be asked to finish gracefully.
+trait GracefulConnection: Future<Output = hyper::Result<()>> {
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulConnection for http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<crate::BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> GracefulConnection for http2::Connection<I, S, TokioExecutor>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<crate::BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::BoxError>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Polls `connection` to its end: closes it gracefully when the client idles past the idle
+/// timeout or `drain` fires, and asks the stream to park after `release` of quiet.
+async fn drive<C: GracefulConnection>(
+    mut connection: Pin<&mut C>,
+    stamp: &IdleStamp,
+    limits: &Limits,
+    drain: &CancellationToken,
+    release: Option<Duration>,
+) {
     let idle = limits.idle_timeout;
     let mut draining = false;
+    // When to next look at whether the connection is quiet enough to park.
+    let mut release_check = release.map(|after| (after, stamp.idle_deadline(after)));
     loop {
-        let deadline = stamp.idle_deadline(idle);
+        let idle_at = stamp.idle_deadline(idle);
+        let release_at = release_check.map_or(idle_at, |(_, at)| at);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(err) = result {
@@ -155,14 +294,52 @@ pub(crate) async fn serve_http<I>(
             }
             () = drain.cancelled(), if !draining => {
                 draining = true;
-                connection.as_mut().graceful_shutdown();
+                connection.as_mut().shut_down();
             }
-            () = tokio::time::sleep_until(deadline), if !draining => {
+            () = tokio::time::sleep_until(idle_at), if !draining => {
                 if Instant::now() >= stamp.idle_deadline(idle) {
                     draining = true;
-                    connection.as_mut().graceful_shutdown();
+                    connection.as_mut().shut_down();
+                }
+            }
+            () = tokio::time::sleep_until(release_at), if release_check.is_some() && !draining => {
+                if let Some((after, _)) = release_check {
+                    let now = Instant::now();
+                    let due = stamp.idle_deadline(after);
+                    if now >= due && stamp.is_quiet() {
+                        // The next poll of the connection reads the empty socket and parks.
+                        stamp.request_park();
+                    }
+                    release_check = Some((after, if now >= due { now + after } else { due }));
                 }
             }
         }
+    }
+}
+
+/// Reads the first bytes of a connection, enough to tell the HTTP/2 preface from
+/// HTTP/1.1; `None` if the client leaves first.
+async fn read_first_bytes<S: AsyncRead + Unpin>(io: &mut S) -> Option<(bool, Bytes)> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = io.read(&mut buf[filled..]).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        filled += n;
+        if buf[..filled] != H2_PREFACE[..filled] {
+            return Some((false, Bytes::copy_from_slice(&buf[..filled])));
+        }
+    }
+    Some((true, Bytes::copy_from_slice(&buf)))
+}
+
+/// Waits for the client of a parked connection to send again; `None` if it leaves.
+async fn read_some<S: AsyncRead + Unpin>(io: &mut S) -> Option<Bytes> {
+    let mut buf = [0u8; 64];
+    match io.read(&mut buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(Bytes::copy_from_slice(&buf[..n])),
     }
 }

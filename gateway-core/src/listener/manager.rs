@@ -7,7 +7,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{
     SocketState,
     connection::ConnectionContext,
-    http::server_builder,
+    http::HttpServers,
     socket::{Socket, bind},
 };
 use crate::Limits;
@@ -45,9 +45,9 @@ pub struct SocketManager {
 impl SocketManager {
     /// A manager with no sockets, applying `limits` to every connection.
     pub fn new(limits: Limits) -> Self {
-        let builder = server_builder(&limits);
+        let servers = HttpServers::new(&limits);
         Self {
-            ctx: Arc::new(ConnectionContext { limits, builder }),
+            ctx: Arc::new(ConnectionContext { limits, servers }),
             sockets: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),

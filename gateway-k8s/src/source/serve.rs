@@ -3,7 +3,12 @@
 //! serving.
 
 use gateway_routes::runtime::Runtime;
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{WatchError, load_dir, watch_dir};
@@ -14,13 +19,13 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 /// Loads `dir` into `runtime`, then reloads on every change until `stop` fires.
 pub async fn serve_dir(
     dir: PathBuf,
-    runtime: &Runtime,
+    runtime: Arc<Runtime>,
     debounce: Duration,
     stop: CancellationToken,
 ) -> Result<(), WatchError> {
     // Watch first, so a change made while the first load runs is not missed.
     let (_watcher, mut changes) = watch_dir(&dir, debounce)?;
-    reload(&dir, runtime).await;
+    reload(&dir, &runtime).await;
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
@@ -30,30 +35,40 @@ pub async fn serve_dir(
                     stop.cancelled().await;
                     return Ok(());
                 }
-                reload(&dir, runtime).await;
+                reload(&dir, &runtime).await;
             }
         }
     }
 }
 
 /// Loads the directory once and applies it if it parses.
-pub async fn reload(dir: &std::path::Path, runtime: &Runtime) {
-    let owned = dir.to_path_buf();
-    let loaded = match tokio::task::spawn_blocking(move || load_dir(&owned)).await {
-        Ok(Ok(loaded)) => loaded,
-        Ok(Err(err)) => {
+///
+/// Loading, compiling and building are CPU work (tens of milliseconds for thousands of
+/// routes), so they run on tokio's blocking pool: the workers keep serving traffic.
+pub async fn reload(dir: &Path, runtime: &Arc<Runtime>) {
+    let dir = dir.to_path_buf();
+    let runtime = runtime.clone();
+    if let Err(err) = tokio::task::spawn_blocking(move || reload_blocking(&dir, &runtime)).await {
+        tracing::error!(error = %err, "configuration reload failed");
+    }
+}
+
+fn reload_blocking(dir: &Path, runtime: &Runtime) {
+    let started = Instant::now();
+    let loaded = match load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(err) => {
             tracing::error!("configuration not loaded; the last good one keeps serving:\n{err}");
             return;
         }
-        Err(err) => {
-            tracing::error!(error = %err, "configuration loader failed");
-            return;
-        }
     };
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    let applying = Instant::now();
     let applied = runtime.apply(&loaded.snapshot);
+    let apply_ms = applying.elapsed().as_secs_f64() * 1e3;
     for diagnostic in &applied.diagnostics {
         tracing::warn!("{diagnostic}");
     }
@@ -66,6 +81,8 @@ pub async fn reload(dir: &std::path::Path, runtime: &Runtime) {
     tracing::info!(
         files = loaded.files,
         objects = loaded.objects,
+        load_ms,
+        apply_ms,
         "configuration applied"
     );
 }

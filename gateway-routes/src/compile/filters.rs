@@ -151,7 +151,8 @@ pub(crate) fn convert_filters(
                         )));
                     }
                 };
-                let (target, error) = backends.target(from, &spec.backend_ref);
+                let (target, error) =
+                    backends.target(from, &spec.backend_ref, || format!("{field}.backendRef"));
                 ref_errors.extend(error);
                 FilterPlan::RequestMirror { config, target }
             }

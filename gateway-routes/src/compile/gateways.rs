@@ -272,14 +272,14 @@ fn listener_state(
     match &accepted {
         Ok(()) => conditions.push(c.make("Accepted", true, "Accepted", "")),
         Err((reason, message)) => {
-            diagnostics.push(resource, message.clone());
+            diagnostics.push(resource, format!("{message} ({reason})"));
             conditions.push(c.make("Accepted", false, reason, message.clone()));
         }
     }
     match &resolved {
         Ok(()) => conditions.push(c.make("ResolvedRefs", true, "ResolvedRefs", "")),
         Err((reason, message)) => {
-            diagnostics.push(resource, message.clone());
+            diagnostics.push(resource, format!("{message} ({reason})"));
             conditions.push(c.make("ResolvedRefs", false, reason, message.clone()));
         }
     }

@@ -118,7 +118,9 @@ fn compile_rule(
     let filters = convert_filters(&rule.filters, field, from, backends, ref_errors)?;
     let mut plans = Vec::with_capacity(rule.backend_refs.len());
     for (i, backend_ref) in rule.backend_refs.iter().enumerate() {
-        let (target, error) = backends.target(from, &backend_ref.backend);
+        let (target, error) = backends.target(from, &backend_ref.backend, || {
+            format!("{field}.backendRefs[{i}]")
+        });
         ref_errors.extend(error);
         let filters = convert_filters(
             &backend_ref.filters,

@@ -432,7 +432,7 @@ fn route_status(
         time: &options.transition_time,
     };
     for error in ref_errors {
-        diagnostics.push(resource, error.message.clone());
+        diagnostics.push(resource, error.diagnostic());
     }
     let resolved = match ref_errors.first() {
         None => c.make("ResolvedRefs", true, "ResolvedRefs", ""),
@@ -447,7 +447,10 @@ fn route_status(
                     Err((reason, message)) => {
                         diagnostics.push(
                             resource,
-                            format!("spec.parentRefs ({}): {message}", parent_ref.name),
+                            format!(
+                                "spec.parentRefs ({}): {message} ({reason})",
+                                parent_ref.name
+                            ),
                         );
                         c.make("Accepted", false, reason, message.clone())
                     }

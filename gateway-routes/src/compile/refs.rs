@@ -53,6 +53,15 @@ pub(crate) struct RefError {
     pub(crate) reason: &'static str,
     /// Human-readable detail naming the reference.
     pub(crate) message: String,
+    /// Path of the offending reference in the route (`spec.rules[0].backendRefs[1]`).
+    pub(crate) field: String,
+}
+
+impl RefError {
+    /// The diagnostic line: field path, reason and detail.
+    pub(crate) fn diagnostic(&self) -> String {
+        format!("{}: {} ({})", self.field, self.message, self.reason)
+    }
 }
 
 /// Services and their EndpointSlices, indexed once per compile.
@@ -114,6 +123,7 @@ impl<'a> BackendIndex<'a> {
         let (group, kind) = (backend.group(), backend.kind());
         if !(group.is_empty() && kind == "Service") {
             return Err(RefError {
+                field: String::new(),
                 reason: "InvalidKind",
                 message: format!(
                     "backendRef {namespace}/{} has unsupported kind {group}/{kind}",
@@ -123,6 +133,7 @@ impl<'a> BackendIndex<'a> {
         }
         if !reference_allowed(self.grants, from, "", "Service", namespace, &backend.name) {
             return Err(RefError {
+                field: String::new(),
                 reason: "RefNotPermitted",
                 message: format!(
                     "backendRef to Service {namespace}/{} is not permitted by any ReferenceGrant",
@@ -131,6 +142,7 @@ impl<'a> BackendIndex<'a> {
             });
         }
         let not_found = |message: String| RefError {
+            field: String::new(),
             reason: "BackendNotFound",
             message,
         };
@@ -156,6 +168,7 @@ impl<'a> BackendIndex<'a> {
                 ))
             })?;
         let protocol = app_protocol(service_port).map_err(|message| RefError {
+            field: String::new(),
             reason: "UnsupportedProtocol",
             message,
         })?;
@@ -173,6 +186,7 @@ impl<'a> BackendIndex<'a> {
         &self,
         from: Referrer<'_>,
         backend: &BackendObjectReference,
+        field: impl FnOnce() -> String,
     ) -> (BackendTarget, Option<RefError>) {
         match self.resolve(from, backend) {
             Ok(resolved) => (BackendTarget::Resolved(resolved), None),
@@ -180,7 +194,10 @@ impl<'a> BackendIndex<'a> {
                 BackendTarget::Invalid {
                     reason: Arc::from(err.message.as_str()),
                 },
-                Some(err),
+                Some(RefError {
+                    field: field(),
+                    ..err
+                }),
             ),
         }
     }

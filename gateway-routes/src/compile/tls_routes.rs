@@ -24,9 +24,17 @@ pub(crate) fn tls_backends(
         .spec
         .rules
         .iter()
-        .flat_map(|rule| &rule.backend_refs)
-        .map(|backend_ref| {
-            let (target, error) = backends.target(from, &backend_ref.backend);
+        .enumerate()
+        .flat_map(|(r, rule)| {
+            rule.backend_refs
+                .iter()
+                .enumerate()
+                .map(move |(b, x)| (r, b, x))
+        })
+        .map(|(r, b, backend_ref)| {
+            let (target, error) = backends.target(from, &backend_ref.backend, || {
+                format!("spec.rules[{r}].backendRefs[{b}]")
+            });
             ref_errors.extend(error);
             WeightedTarget {
                 weight: backend_ref.weight.unwrap_or(1),
