@@ -574,11 +574,16 @@ def report(results: list[Result], memory: dict, swaps: list[dict], scenarios, pr
                          f"{fmt(med([m['per_conn_kib'] for m in ms]))} |")
         lines.append("")
     if swaps:
-        lines += ["### reload to 10,000 routes under load (gateway)", "",
-                  "| round | requests | failed | load ms | apply ms |", "|---|---:|---:|---:|---:|"]
+        lines += ["### reload from 1 to 10,000 routes under load (gateway)", "",
+                  "| round | requests | failed | parse ms | compile ms | build ms | swap ms | "
+                  "compile+build+swap ms | publish ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for i, s in enumerate(swaps, 1):
-            lines.append(f"| {i} | {s['requests']} | {s['failed']} | "
-                         f"{fmt(s.get('load_ms'))} | {fmt(s.get('apply_ms'))} |")
+            steps = [s.get(k) for k in ("compile_ms", "build_ms", "swap_ms")]
+            total = sum(steps) if None not in steps else None
+            lines.append(f"| {i} | {s['requests']} | {s['failed']} | {fmt(s.get('load_ms'))} | "
+                         f"{' | '.join(fmt(v) for v in steps)} | {fmt(total)} | "
+                         f"{fmt(s.get('publish_ms'))} |")
         lines.append("")
     return "\n".join(lines)
 

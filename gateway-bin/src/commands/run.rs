@@ -21,11 +21,18 @@ use crate::cli::{LogFormat, RunArgs};
 /// Runs the gateway until SIGTERM or SIGINT.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One worker: tokio's current-thread scheduler, which skips the work-stealing
+    // machinery a single worker cannot use.
+    let mut builder = match args.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder.enable_all();
-    if let Some(threads) = args.worker_threads {
-        builder.worker_threads(threads.max(1));
-    }
     let runtime = builder.build().context("starting the tokio runtime")?;
     runtime.block_on(serve(args))
 }

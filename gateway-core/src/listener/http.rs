@@ -12,13 +12,24 @@
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use http::{HeaderValue, StatusCode, header::HeaderName};
 use hyper::{
     body::Incoming,
     server::conn::{http1, http2},
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::{Pin, pin},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite},
     time::Instant,
@@ -271,6 +282,10 @@ where
 
 /// Polls `connection` to its end: closes it gracefully when the client idles past the idle
 /// timeout or `drain` fires, and asks the stream to park after `release` of quiet.
+///
+/// The connection is polled on every wake-up; the drain signal and the timers only when
+/// one of them woke the task (tracked by [`SideWake`]), so a busy connection does not
+/// pay for its supervisors on every read and write.
 async fn drive<C: GracefulConnection>(
     mut connection: Pin<&mut C>,
     stamp: &IdleStamp,
@@ -279,41 +294,80 @@ async fn drive<C: GracefulConnection>(
     release: Option<Duration>,
 ) {
     let idle = limits.idle_timeout;
+    let side = Arc::new(SideWake {
+        woken: AtomicBool::new(true),
+        task: AtomicWaker::new(),
+    });
+    let side_waker = futures_util::task::waker(side.clone());
+    let mut cancelled = pin!(drain.cancelled());
+    let mut idle_timer = pin!(tokio::time::sleep_until(stamp.idle_deadline(idle)));
+    let far = stamp.idle_deadline(idle);
+    let mut release_timer = pin!(tokio::time::sleep_until(
+        release.map_or(far, |after| stamp.idle_deadline(after))
+    ));
     let mut draining = false;
-    // When to next look at whether the connection is quiet enough to park.
-    let mut release_check = release.map(|after| (after, stamp.idle_deadline(after)));
-    loop {
-        let idle_at = stamp.idle_deadline(idle);
-        let release_at = release_check.map_or(idle_at, |(_, at)| at);
-        tokio::select! {
-            result = connection.as_mut() => {
+    std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(result) = connection.as_mut().poll(cx) {
                 if let Err(err) = result {
                     tracing::debug!(error = %err, "downstream connection ended with an error");
                 }
-                return;
+                return Poll::Ready(());
             }
-            () = drain.cancelled(), if !draining => {
+            side.task.register(cx.waker());
+            if !side.woken.swap(false, Ordering::AcqRel) || draining {
+                return Poll::Pending;
+            }
+            let mut side_cx = Context::from_waker(&side_waker);
+            if cancelled.as_mut().poll(&mut side_cx).is_ready() {
                 draining = true;
                 connection.as_mut().shut_down();
+                continue;
             }
-            () = tokio::time::sleep_until(idle_at), if !draining => {
-                if Instant::now() >= stamp.idle_deadline(idle) {
+            while idle_timer.as_mut().poll(&mut side_cx).is_ready() {
+                let deadline = stamp.idle_deadline(idle);
+                if Instant::now() >= deadline {
                     draining = true;
                     connection.as_mut().shut_down();
+                    break;
                 }
+                idle_timer.as_mut().reset(deadline);
             }
-            () = tokio::time::sleep_until(release_at), if release_check.is_some() && !draining => {
-                if let Some((after, _)) = release_check {
+            if draining {
+                continue;
+            }
+            if let Some(after) = release {
+                while release_timer.as_mut().poll(&mut side_cx).is_ready() {
                     let now = Instant::now();
                     let due = stamp.idle_deadline(after);
                     if now >= due && stamp.is_quiet() {
                         // The next poll of the connection reads the empty socket and parks.
                         stamp.request_park();
                     }
-                    release_check = Some((after, if now >= due { now + after } else { due }));
+                    release_timer
+                        .as_mut()
+                        .reset(if now >= due { now + after } else { due });
+                }
+                if stamp.park_requested() {
+                    continue;
                 }
             }
+            return Poll::Pending;
         }
+    })
+    .await;
+}
+
+/// Records that a supervisor of [`drive`] (drain signal or timer) woke the task.
+struct SideWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl futures_util::task::ArcWake for SideWake {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.woken.store(true, Ordering::Release);
+        arc_self.task.wake();
     }
 }
 

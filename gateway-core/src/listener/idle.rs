@@ -81,6 +81,11 @@ impl IdleStamp {
         InFlight(self.clone())
     }
 
+    /// Whether a park has been asked for and not yet cancelled by a request.
+    pub(crate) fn park_requested(&self) -> bool {
+        self.park_requested.load(Ordering::Relaxed)
+    }
+
     /// Whether nothing is in flight and every written byte is flushed.
     pub(crate) fn is_quiet(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0 && !self.unflushed.load(Ordering::Relaxed)

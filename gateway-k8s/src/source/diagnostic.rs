@@ -29,8 +29,16 @@ pub(crate) fn document_error(
         _ => UserMessageFormatter.format_message(error).into_owned(),
     };
     let message = one_line(message);
+    // A syntax error is about the text, not a field: its path is only where the
+    // deserializer happened to be.
+    let syntax = matches!(
+        error,
+        serde_saphyr::Error::ExternalMessage { .. }
+            | serde_saphyr::Error::Eof { .. }
+            | serde_saphyr::Error::UnknownAnchor { .. }
+    );
     let reason = match path {
-        Some(path) if !path.is_empty() && path != "." => format!("{path}: {message}"),
+        Some(path) if !syntax && !path.is_empty() && path != "." => format!("{path}: {message}"),
         _ => message,
     };
     let line = error

@@ -51,15 +51,28 @@ struct TypeMeta {
 }
 
 /// Decodes one document (the text of one [`super::split::Document`]).
+///
+/// Kinds the gateway reads are parsed once: their type header is found by a scan of the
+/// top-level lines, and the typed pass reports any YAML error. Everything else (and any
+/// header the scan cannot read plainly) takes the full first pass, so a syntax error in
+/// any document is still reported.
 pub(crate) fn decode_document(text: &str) -> Result<Decoded, DocumentError> {
-    let Some(meta) = serde_saphyr::from_str_with_options::<Option<TypeMeta>>(text, options())
-        .map_err(|e| document_error(text, None, &e))?
-    else {
-        return Ok(Decoded::Empty);
+    let (api_version, kind) = match scan_type_meta(text).filter(|(v, k)| read_kind(v, k)) {
+        Some((api_version, kind)) => (api_version.to_owned(), kind.to_owned()),
+        None => {
+            let Some(meta) =
+                serde_saphyr::from_str_with_options::<Option<TypeMeta>>(text, options())
+                    .map_err(|e| document_error(text, None, &e))?
+            else {
+                return Ok(Decoded::Empty);
+            };
+            (
+                required(meta.api_version, "apiVersion")?,
+                required(meta.kind, "kind")?,
+            )
+        }
     };
-    let kind = required(meta.kind, "kind")?;
-    let api_version = required(meta.api_version, "apiVersion")?;
-    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    let group = group_of(&api_version);
 
     let typed = match (group, kind.as_str()) {
         (GATEWAY_GROUP, "GatewayClass") => typed(text, Object::GatewayClass),
@@ -81,6 +94,57 @@ pub(crate) fn decode_document(text: &str) -> Result<Decoded, DocumentError> {
         kind,
         unknown_fields,
     })
+}
+
+/// The group of an `apiVersion` (empty for the core group).
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// Whether the gateway reads objects of this type.
+fn read_kind(api_version: &str, kind: &str) -> bool {
+    match group_of(api_version) {
+        GATEWAY_GROUP => matches!(
+            kind,
+            "GatewayClass" | "Gateway" | "HTTPRoute" | "TLSRoute" | "ReferenceGrant"
+        ),
+        "" => matches!(kind, "Service" | "Secret" | "ConfigMap" | "Namespace"),
+        "discovery.k8s.io" => kind == "EndpointSlice",
+        _ => false,
+    }
+}
+
+/// `apiVersion` and `kind` from unindented `key: value` lines holding plain or quoted
+/// scalars; `None` when either is missing or written any other way.
+fn scan_type_meta(text: &str) -> Option<(&str, &str)> {
+    let (mut api_version, mut kind) = (None, None);
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "apiVersion" => &mut api_version,
+            "kind" => &mut kind,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let value = value.split_once(" #").map_or(value, |(v, _)| v).trim();
+        let value = match value.as_bytes() {
+            [b'"', .., b'"'] | [b'\'', .., b'\''] => &value[1..value.len() - 1],
+            _ => value,
+        };
+        let plain = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-' | b'_'));
+        if !plain {
+            return None;
+        }
+        *slot = Some(value);
+    }
+    Some((api_version?, kind?))
 }
 
 /// A required, non-empty top-level string.

@@ -69,6 +69,8 @@ fn reload_blocking(dir: &Path, runtime: &Runtime) {
     let applying = Instant::now();
     let applied = runtime.apply(&loaded.snapshot);
     let apply_ms = applying.elapsed().as_secs_f64() * 1e3;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let timings = applied.timings;
     for diagnostic in &applied.diagnostics {
         tracing::warn!("{diagnostic}");
     }
@@ -83,6 +85,10 @@ fn reload_blocking(dir: &Path, runtime: &Runtime) {
         objects = loaded.objects,
         load_ms,
         apply_ms,
+        compile_ms = ms(timings.compile),
+        build_ms = ms(timings.build),
+        swap_ms = ms(timings.swap),
+        publish_ms = ms(timings.publish),
         "configuration applied"
     );
 }

@@ -1,7 +1,7 @@
 //! Builds a listener's virtual hosts: one per distinct effective hostname, each holding
 //! every match of every attached rule in Gateway API precedence order.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use super::{http_routes::CompiledRoute, matches::rank};
 use crate::plan::{HostMatch, RouteEntry, VirtualHost};
@@ -19,15 +19,25 @@ pub(crate) struct AttachedRoute {
 
 /// Builds the virtual hosts of a listener, most specific hostname first.
 pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
-    let mut hostnames: Vec<&HostMatch> = attached.iter().flat_map(|a| &a.hostnames).collect();
-    hostnames.sort_by_key(|h| (h.specificity(), (*h).clone()));
-    hostnames.dedup();
-    hostnames
+    // Hostname → the routes carrying it, in attachment order; one pass, so thousands of
+    // routes with their own hostnames cost linear time.
+    let mut by_hostname: BTreeMap<((u8, usize), &HostMatch), Vec<&AttachedRoute>> = BTreeMap::new();
+    for route in attached {
+        for hostname in &route.hostnames {
+            let routes = by_hostname
+                .entry((hostname.specificity(), hostname))
+                .or_default();
+            if !routes.last().is_some_and(|last| std::ptr::eq(*last, route)) {
+                routes.push(route);
+            }
+        }
+    }
+    by_hostname
         .into_iter()
-        .map(|hostname| {
+        .map(|((_, hostname), routes)| {
             let mut rules = Vec::new();
             let mut keyed = Vec::new();
-            for route in attached.iter().filter(|a| a.hostnames.contains(hostname)) {
+            for route in routes {
                 for (rule_index, rule) in route.route.rules.iter().enumerate() {
                     let plan_index = rules.len();
                     rules.push(rule.plan.clone());

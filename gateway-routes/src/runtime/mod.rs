@@ -18,6 +18,7 @@ use gateway_core::{
     listener::{ApplyError, SocketManager},
 };
 use std::{sync::Arc, time::Duration};
+use tokio::time::Instant;
 
 use crate::{
     build::{BuildContext, build_sockets},
@@ -55,6 +56,21 @@ pub struct Applied {
     pub warnings: Vec<String>,
     /// Addresses that could not be bound; every other address serves the new snapshot.
     pub bind_error: Option<ApplyError>,
+    /// Where the time went, for logs and the load benchmark.
+    pub timings: ApplyTimings,
+}
+
+/// Time spent in each step of [`Runtime::apply`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyTimings {
+    /// Snapshot to plan and status.
+    pub compile: Duration,
+    /// Plan to routers and rule stacks.
+    pub build: Duration,
+    /// Routers swapped into the sockets (and new addresses bound).
+    pub swap: Duration,
+    /// Plan and status serialized for the admin server, after the swap.
+    pub publish: Duration,
 }
 
 /// The serving gateway: sockets, upstream client and admin state.
@@ -85,7 +101,9 @@ impl Runtime {
                 .to_string(),
             gateway_addresses: self.options.listen_map.status_addresses(),
         };
+        let started = Instant::now();
         let compiled = compile(snapshot, &compile_options);
+        let compiled_at = Instant::now();
         let mut ctx = BuildContext::new(self.client.clone());
         let listen_map = &self.options.listen_map;
         let (desired, warnings) = build_sockets(
@@ -93,7 +111,9 @@ impl Runtime {
             |gw, port| listen_map.bind(gw, port),
             &mut ctx,
         );
+        let built_at = Instant::now();
         let bind_error = self.sockets.apply(desired).err();
+        let swapped_at = Instant::now();
         self.admin.set_config_dump(to_json(&compiled.plan));
         self.admin.set_status(to_json(&compiled.statuses));
         if bind_error.is_none() {
@@ -103,6 +123,12 @@ impl Runtime {
             diagnostics: compiled.diagnostics,
             warnings,
             bind_error,
+            timings: ApplyTimings {
+                compile: compiled_at - started,
+                build: built_at - compiled_at,
+                swap: swapped_at - built_at,
+                publish: swapped_at.elapsed(),
+            },
         }
     }
 

@@ -238,3 +238,38 @@ fn kind_table_agrees_with_from_json() {
         }
     }
 }
+
+#[test]
+fn type_header_scan_reads_plain_and_quoted_lines_only() {
+    assert_eq!(
+        scan_type_meta("apiVersion: v1\nkind: \"Service\" # core\nmetadata: {}\n"),
+        Some(("v1", "Service"))
+    );
+    assert_eq!(
+        scan_type_meta("kind: 'HTTPRoute'\napiVersion: gateway.networking.k8s.io/v1\n"),
+        Some(("gateway.networking.k8s.io/v1", "HTTPRoute"))
+    );
+    // Indented keys belong to nested maps; flow maps, anchors and duplicates need the parser.
+    assert_eq!(
+        scan_type_meta("spec:\n  kind: Service\napiVersion: v1\n"),
+        None
+    );
+    assert_eq!(scan_type_meta("{apiVersion: v1, kind: Service}\n"), None);
+    assert_eq!(scan_type_meta("apiVersion: v1\nkind: &k Service\n"), None);
+    assert_eq!(
+        scan_type_meta("apiVersion: v1\nkind: Service\nkind: Secret\n"),
+        None
+    );
+}
+
+#[test]
+fn a_syntax_error_in_a_read_kind_is_still_reported_with_its_line() {
+    let error = failure("apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n   namespace: b\n");
+    assert_eq!(error.line, Some(5), "{error:?}");
+}
+
+#[test]
+fn a_syntax_error_in_an_ignored_kind_is_still_reported() {
+    let error = failure("apiVersion: apps/v1\nkind: Deployment\nspec: [a\n");
+    assert!(error.line.is_some(), "{error:?}");
+}
