@@ -11,8 +11,8 @@ use super::{
     http::{HttpServers, serve_http},
     rewind::Rewind,
     tcp,
-    tls::TlsAction,
     tls::peek_client_hello,
+    tls::{TlsAction, TlsTable},
 };
 use crate::{Limits, extensions::ConnectionInfo};
 
@@ -33,18 +33,32 @@ pub(crate) async fn serve_connection(
     drain: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut info = ConnectionInfo {
+    let info = ConnectionInfo {
         remote_addr,
         local_addr,
         tls: false,
         server_name: None,
     };
     let tls_table = state.load().tls.clone();
-    let Some(table) = tls_table else {
-        serve_http(stream, info, state, &ctx.servers, &ctx.limits, drain).await;
-        return;
-    };
-    let mut stream = stream;
+    match tls_table {
+        None => serve_http(stream, info, state, &ctx.servers, &ctx.limits, drain).await,
+        // Boxed: the TLS states are large, and plaintext connections should not carry
+        // their size in every task.
+        Some(table) => Box::pin(serve_tls(stream, info, table, state, ctx, drain)).await,
+    }
+}
+
+/// Serves a connection on a socket with TLS listeners: peeks the ClientHello, then
+/// passes through, terminates to HTTP, or terminates to a TCP backend by SNI.
+async fn serve_tls(
+    mut stream: TcpStream,
+    mut info: ConnectionInfo,
+    table: Arc<TlsTable>,
+    state: Arc<ArcSwap<SocketState>>,
+    ctx: Arc<ConnectionContext>,
+    drain: CancellationToken,
+) {
+    let remote_addr = info.remote_addr;
     let handshake_timeout = ctx.limits.tls_handshake_timeout;
     let (prefix, sni) =
         match tokio::time::timeout(handshake_timeout, peek_client_hello(&mut stream)).await {

@@ -208,24 +208,26 @@ pub(crate) async fn serve_http<I>(
     });
     if is_h2 {
         let service = hyper::service::service_fn(move |request| handler.handle(request));
-        let connection = servers.http2.serve_connection(TokioIo::new(io), service);
-        tokio::pin!(connection);
-        drive(connection, &stamp, limits, &drain, None).await;
+        let mut connection = Box::pin(servers.http2.serve_connection(TokioIo::new(io), service));
+        Box::pin(drive(connection.as_mut(), &stamp, limits, &drain, None)).await;
         return;
     }
     loop {
         let h = handler.clone();
         let service = hyper::service::service_fn(move |request| h.handle(request));
-        let mut connection = servers
-            .http1
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
+        // On the heap, so that a parked connection's task keeps none of hyper's state.
+        let mut connection = Box::pin(
+            servers
+                .http1
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        );
         let release = Some(limits.idle_release);
-        drive(Pin::new(&mut connection), &stamp, limits, &drain, release).await;
+        Box::pin(drive(connection.as_mut(), &stamp, limits, &drain, release)).await;
         if !stamp.take_parked() {
             return;
         }
-        let Some(parts) = connection.into_parts() else {
+        let Some(parts) = Pin::into_inner(connection).into_parts() else {
             return;
         };
         io = parts.io.into_inner();
