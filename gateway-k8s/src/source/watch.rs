@@ -8,8 +8,9 @@
 //! (notify-debouncer-full) so that a burst — a `kubectl cp` of ten files, a symlink swap —
 //! costs one reload.
 //!
-//! Every debounced batch with a change of any kind under the directory (and every watcher
-//! error, such as an event-queue overflow) yields one notification. It does not say what
+//! Every debounced batch with a change to a YAML file, a directory or a ConfigMap link
+//! under the directory (and every watcher error, such as an event-queue overflow) yields
+//! one notification; other files (a log written beside the manifests) are ignored. It does not say what
 //! changed: reloading with [`load_dir`](super::load_dir) is cheap and always right. Reads
 //! (the reload's own file opens) are not changes, so a reload does not trigger another.
 //!
@@ -87,7 +88,10 @@ pub fn watch_dir(
     // already holds the notification this batch would send.
     let handler = move |result: DebounceEventResult| {
         let changed = match result {
-            Ok(events) => events.iter().any(|event| is_change(&event.kind)),
+            Ok(events) => events.iter().any(|event| {
+                is_change(&event.kind)
+                    && (event.paths.is_empty() || event.paths.iter().any(|p| may_be_config(p)))
+            }),
             Err(errors) => {
                 for error in &errors {
                     tracing::warn!(%error, "directory watch error; reloading to be safe");
@@ -120,11 +124,45 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
+/// Whether a changed path may be part of the configuration: a YAML file, or something
+/// without a file extension (a directory, or the `..data` symlink of a ConfigMap volume).
+/// Other files, such as a log written into the directory or an editor's swap file, are
+/// not read by [`load_dir`](super::load_dir), so changing them must not reload.
+fn may_be_config(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.starts_with("..") {
+        return true;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        None => true,
+        Some(ext) => ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use notify_debouncer_full::notify::event::{CreateKind, ModifyKind, RemoveKind};
 
     use super::*;
+
+    #[test]
+    fn only_yaml_files_directories_and_configmap_links_are_config() {
+        for path in [
+            "a/route.yaml",
+            "a/b.YML",
+            "a/sub",
+            "a/..data",
+            "a/..2026_11_27.123",
+        ] {
+            assert!(may_be_config(Path::new(path)), "{path}");
+        }
+        for path in ["a/stderr.log", "a/.route.yaml.swp", "a/README.md"] {
+            assert!(!may_be_config(Path::new(path)), "{path}");
+        }
+    }
 
     #[test]
     fn reads_are_not_changes() {
