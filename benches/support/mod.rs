@@ -19,6 +19,7 @@ use gateway_k8s::load_dir;
 use gateway_routes::{
     build::{BuildContext, SocketRouter, build_sockets, socket_router},
     compile::{CompileOptions, Compiled, DEFAULT_CONTROLLER_NAME, compile},
+    fixtures,
     plan::{ListenerPlan, Plan},
     snapshot::Snapshot,
 };
@@ -85,23 +86,10 @@ impl Spec {
     /// the HTTPRoutes, and the Service + EndpointSlice they all send to.
     pub(crate) fn yaml(&self) -> String {
         let mut yaml = String::with_capacity(600 * self.routes + 2_000);
-        write!(
-            yaml,
-            "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: bench}}
-spec: {{controllerName: {DEFAULT_CONTROLLER_NAME}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: bench, namespace: default}}
-spec:
-  gatewayClassName: bench
-  listeners:
-  - {{name: http, port: 80, protocol: HTTP}}
-"
-        )
-        .expect("writing to a String");
+        yaml.push_str(&fixtures::gateway(
+            DEFAULT_CONTROLLER_NAME,
+            fixtures::HTTP_LISTENER,
+        ));
         for i in 0..self.routes {
             let (host, prefix) = match self.hosts {
                 Hosts::Distinct => (format!("svc-{i}.example"), String::new()),
@@ -114,7 +102,7 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: route-{i}, namespace: default}}
 spec:
-  parentRefs: [{{name: bench}}]
+  parentRefs: [{{name: gw}}]
   hostnames: [\"{host}\"]
   rules:
   - matches:

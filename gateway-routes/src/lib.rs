@@ -8,6 +8,8 @@
 pub mod api;
 pub mod build;
 pub mod compile;
+#[cfg(feature = "test-util")]
+pub mod fixtures;
 pub mod plan;
 pub mod runtime;
 pub mod snapshot;

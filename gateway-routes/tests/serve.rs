@@ -19,7 +19,7 @@ use support::{
     gateway, route, runtime, service, tls_secret,
 };
 
-const HTTP_LISTENER: &str = "  - {name: http, port: 80, protocol: HTTP}";
+use gateway_routes::fixtures::HTTP_LISTENER;
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

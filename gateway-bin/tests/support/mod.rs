@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 use gateway_core::{BoxError, body, test_util::http1_client};
+use gateway_routes::fixtures;
 use http::{HeaderValue, StatusCode, header::HOST};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -94,66 +95,10 @@ impl Scratch {
 /// GatewayClass `ours` (our controller) and Gateway `default/gw` with one HTTP listener
 /// `http` on port 80.
 pub(crate) fn gateway_yaml() -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: ours}}
-spec: {{controllerName: {CONTROLLER}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: ours
-  listeners:
-  - {{name: http, port: 80, protocol: HTTP}}
-"
-    )
+    fixtures::gateway(CONTROLLER, fixtures::HTTP_LISTENER)
 }
 
-/// Service `default/<name>` (port 80 named `http`) and an EndpointSlice (label
-/// `kubernetes.io/service-name`) whose one ready endpoint is `backend`.
-pub(crate) fn service_yaml(name: &str, backend: SocketAddr) -> String {
-    let (ip, port) = (backend.ip(), backend.port());
-    format!(
-        "---
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: http, port: {port}}}]
-endpoints:
-- addresses: [\"{ip}\"]
-"
-    )
-}
-
-/// HTTPRoute `default/<name>` attached to `gw`, sending `hostname` + PathPrefix `prefix` to
-/// port 80 of Service `backend`.
-pub(crate) fn route_yaml(name: &str, hostname: &str, prefix: &str, backend: &str) -> String {
-    format!(
-        "---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  hostnames: [\"{hostname}\"]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: \"{prefix}\"}}}}]
-    backendRefs: [{{name: {backend}, port: 80}}]
-"
-    )
-}
+pub(crate) use fixtures::{route as route_yaml, service as service_yaml};
 
 // === The binary ===
 

@@ -94,21 +94,7 @@ pub(crate) fn cond(t: &str, s: &str, r: &str) -> (String, String, String) {
 
 /// A GatewayClass of ours and a Gateway `gw` in `default` with the given listeners YAML.
 pub(crate) fn gateway(listeners: &str) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: ours}}
-spec: {{controllerName: {CONTROLLER}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: ours
-  listeners:
-{listeners}
-"
-    )
+    crate::fixtures::gateway(CONTROLLER, listeners)
 }
 
 /// A Service `name` in `ns` with one port 8080 named `http`, and a slice with `ip:3000`.

@@ -60,64 +60,10 @@ pub fn apply(runtime: &Runtime, yaml: &str, requested: SocketAddr) -> SocketAddr
 
 /// GatewayClass + Gateway `default/gw` with the given listeners (YAML list items).
 pub fn gateway(listeners: &str) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: ours}}
-spec: {{controllerName: {CONTROLLER}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: ours
-  listeners:
-{listeners}
-"
-    )
+    gateway_routes::fixtures::gateway(CONTROLLER, listeners)
 }
 
-/// A Service `name` (port 80 named `http`) whose slice points at `backend`.
-pub fn service(name: &str, backend: SocketAddr) -> String {
-    let (ip, port) = (backend.ip(), backend.port());
-    format!(
-        "---
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {port}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: http, port: {port}}}]
-endpoints:
-- addresses: [\"{ip}\"]
-"
-    )
-}
-
-/// An HTTPRoute `name` for `hostname` sending `prefix` to Service `backend`.
-pub fn route(name: &str, hostname: &str, prefix: &str, backend: &str) -> String {
-    format!(
-        "---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  hostnames: [\"{hostname}\"]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: \"{prefix}\"}}}}]
-    backendRefs: [{{name: {backend}, port: 80}}]
-"
-    )
-}
+pub use gateway_routes::fixtures::{route, service};
 
 /// A `kubernetes.io/tls` Secret holding `cert`.
 pub fn tls_secret(name: &str, cert: &gateway_core::test_util::TestCert) -> String {
