@@ -394,6 +394,11 @@ def run_wrk(port: int, path: str, conns: int, seconds: int, cpu: int) -> dict:
     out = subprocess.run(["taskset", "-c", str(cpu), tool("wrk"), "-t1", f"-c{conns}",
                           f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict:
+    """Throughput, p50/p99 (with `--latency`), failed and completed requests of a wrk run."""
     found = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     for pct, key in (("50", "p50_us"), ("99", "p99_us")):
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
@@ -524,11 +529,8 @@ def swap_probe(proxy: Proxy, args: argparse.Namespace) -> dict:
         time.sleep(0.2)
     line = applied[-1] if len(applied) > before else ""
     timing = {k: float(v) for k, v in re.findall(r"(\w+_ms)=([\d.]+)", line)}
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors += int(m.group(1)) if m else 0
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"requests": requests, "failed": errors, **timing}
+    found = parse_wrk(out)
+    return {"requests": found["requests"], "failed": found["errors"], **timing}
 
 
 # ----------------------------------------------------------------------------- report

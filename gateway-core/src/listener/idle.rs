@@ -12,7 +12,8 @@
 //! cleanly, and the task keeps only the bare stream until the client sends again (see
 //! `http.rs`). Bytes read while waiting are replayed to the next hyper connection first.
 
-use bytes::{Buf, Bytes};
+use super::rewind::Rewind;
+use bytes::Bytes;
 use std::{
     io,
     pin::Pin,
@@ -120,9 +121,8 @@ pin_project_lite::pin_project! {
     /// before reading further, and parks when asked to.
     #[derive(Debug)]
     pub(crate) struct IdleIo<S> {
-        prefix: Bytes,
         #[pin]
-        inner: S,
+        inner: Rewind<S>,
         stamp: Arc<IdleStamp>,
     }
 }
@@ -130,15 +130,14 @@ pin_project_lite::pin_project! {
 impl<S> IdleIo<S> {
     pub(crate) fn new(inner: S, stamp: Arc<IdleStamp>) -> Self {
         Self {
-            prefix: Bytes::new(),
-            inner,
+            inner: Rewind::new(Bytes::new(), inner),
             stamp,
         }
     }
 
     /// Bytes to hand out before reading from the stream again.
     pub(crate) fn set_prefix(&mut self, prefix: Bytes) {
-        self.prefix = prefix;
+        self.inner.set_prefix(prefix);
     }
 }
 
@@ -149,12 +148,6 @@ impl<S: AsyncRead> AsyncRead for IdleIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix[..n]);
-            this.prefix.advance(n);
-            return Poll::Ready(Ok(()));
-        }
         let before = buf.filled().len();
         let result = this.inner.poll_read(cx, buf);
         match result {

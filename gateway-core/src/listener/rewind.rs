@@ -1,7 +1,8 @@
 //! A stream that replays bytes already read from it before reading further.
 //!
 //! Used after peeking at a TLS ClientHello: the bytes go back in front of the stream so the
-//! TLS acceptor (or a passthrough backend) sees the connection from its first byte.
+//! TLS acceptor (or a passthrough backend) sees the connection from its first byte; and by
+//! HTTP connections, to hand bytes read while sniffing or parked to the next parser.
 
 use bytes::{Buf, Bytes};
 use std::{
@@ -24,6 +25,11 @@ pin_project_lite::pin_project! {
 impl<S> Rewind<S> {
     pub(crate) fn new(prefix: Bytes, inner: S) -> Self {
         Self { prefix, inner }
+    }
+
+    /// Replaces the bytes to replay before reading further.
+    pub(crate) fn set_prefix(&mut self, prefix: Bytes) {
+        self.prefix = prefix;
     }
 }
 
