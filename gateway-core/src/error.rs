@@ -32,6 +32,12 @@ pub enum ResponseFlag {
     UnauthorizedExternalService,
     /// `DPE`: the downstream request was malformed.
     DownstreamProtocolError,
+    /// `FI`: a fault-injection policy aborted the request.
+    FaultInjected,
+    /// `DI`: a fault-injection policy delayed the request.
+    DelayInjected,
+    /// `UO`: a circuit breaker refused the request (upstream overflow).
+    UpstreamOverflow,
     /// The route's backend reference could not be resolved (Envoy reports this as a
     /// direct 500 with no flag; we keep it distinct for the access log).
     InvalidBackend,
@@ -52,6 +58,9 @@ impl ResponseFlag {
             Self::RateLimited => "RL",
             Self::UnauthorizedExternalService => "UAEX",
             Self::DownstreamProtocolError => "DPE",
+            Self::FaultInjected => "FI",
+            Self::DelayInjected => "DI",
+            Self::UpstreamOverflow => "UO",
             Self::InvalidBackend => "IB",
         }
     }

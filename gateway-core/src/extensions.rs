@@ -87,3 +87,15 @@ pub struct MatchedRoute(pub Arc<ResourceRef>);
 /// `ReplacePrefixMatch` redirects and rewrites know what to replace.
 #[derive(Clone, Debug)]
 pub struct MatchedPrefix(pub Arc<str>);
+
+/// The address of the client as the listener's policy computes it: the peer address, or
+/// an address taken from `X-Forwarded-For` past the trusted hops. Set before the router
+/// runs; IP rules, per-client rate limits and the access log read it. When absent, layers
+/// fall back to [`ConnectionInfo::remote_addr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// The request id (`x-request-id`) the listener generated or preserved, for the access log
+/// and tracing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub http::HeaderValue);

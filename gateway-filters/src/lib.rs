@@ -24,6 +24,7 @@ pub mod mirror;
 pub mod path_modifier;
 pub mod redirect;
 pub mod retry;
+pub mod spec;
 pub mod timeout;
 pub mod url_rewrite;
 
