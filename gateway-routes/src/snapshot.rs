@@ -1,8 +1,8 @@
 //! The input of the compiler: every object the gateway knows about.
 
 use crate::api::{
-    ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, Namespace, ReferenceGrant, Secret,
-    Service, TlsRoute,
+    ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, KGATEWAY_GROUP, KgatewayKind,
+    KgatewayResource, Namespace, ReferenceGrant, Secret, Service, TlsRoute,
 };
 
 /// A consistent set of Kubernetes objects, as read from one source at one moment.
@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub config_maps: Vec<ConfigMap>,
     /// Namespaces.
     pub namespaces: Vec<Namespace>,
+    /// kgateway policies and extensions (TrafficPolicy, ListenerPolicy, DirectResponse, ...).
+    pub kgateway: Vec<KgatewayResource>,
 }
 
 /// One object of a kind the gateway reads.
@@ -57,6 +59,8 @@ pub enum Object {
     ConfigMap(ConfigMap),
     /// A Namespace.
     Namespace(Namespace),
+    /// A kgateway policy or extension.
+    Kgateway(KgatewayResource),
 }
 
 impl Snapshot {
@@ -73,6 +77,7 @@ impl Snapshot {
             Object::Secret(o) => self.secrets.push(o),
             Object::ConfigMap(o) => self.config_maps.push(o),
             Object::Namespace(o) => self.namespaces.push(o),
+            Object::Kgateway(o) => self.kgateway.push(o),
         }
     }
 }
@@ -107,6 +112,10 @@ impl Object {
             ("", "ConfigMap") => Self::ConfigMap(from_value(value)?),
             ("", "Namespace") => Self::Namespace(from_value(value)?),
             ("discovery.k8s.io", "EndpointSlice") => Self::EndpointSlice(from_value(value)?),
+            (KGATEWAY_GROUP, kind) => match KgatewayKind::from_kind(kind) {
+                Some(kind) => Self::Kgateway(KgatewayResource::new(kind, from_value(value)?)),
+                None => return Ok(None),
+            },
             _ => return Ok(None),
         };
         Ok(Some(object))

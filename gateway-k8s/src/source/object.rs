@@ -16,6 +16,7 @@ pub(crate) fn metadata(object: &Object) -> &ObjectMeta {
         Object::Secret(o) => &o.metadata,
         Object::ConfigMap(o) => &o.metadata,
         Object::Namespace(o) => &o.metadata,
+        Object::Kgateway(o) => &o.metadata,
     }
 }
 
@@ -32,6 +33,7 @@ pub(crate) fn default_namespace(object: &mut Object) {
         Object::EndpointSlice(o) => &mut o.metadata,
         Object::Secret(o) => &mut o.metadata,
         Object::ConfigMap(o) => &mut o.metadata,
+        Object::Kgateway(o) => &mut o.metadata,
     };
     if metadata.namespace.as_deref().is_none_or(str::is_empty) {
         metadata.namespace = Some("default".to_owned());

@@ -10,7 +10,10 @@
 //! The kind table mirrors [`Object::from_json`], which the API-server source uses: same
 //! groups (any version), same kinds, everything else ignored.
 
-use gateway_routes::{api::GATEWAY_GROUP, snapshot::Object};
+use gateway_routes::{
+    api::{GATEWAY_GROUP, KGATEWAY_GROUP, KgatewayBody, KgatewayKind, KgatewayResource},
+    snapshot::Object,
+};
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_saphyr::{Budget, Options};
 
@@ -85,6 +88,12 @@ pub(crate) fn decode_document(text: &str) -> Result<Decoded, DocumentError> {
         ("", "ConfigMap") => typed(text, Object::ConfigMap),
         ("", "Namespace") => typed(text, Object::Namespace),
         ("discovery.k8s.io", "EndpointSlice") => typed(text, Object::EndpointSlice),
+        (KGATEWAY_GROUP, name) => match KgatewayKind::from_kind(name) {
+            Some(k) => typed(text, |body: KgatewayBody| {
+                Object::Kgateway(KgatewayResource::new(k, body))
+            }),
+            None => return Ok(Decoded::Ignored { api_version, kind }),
+        },
         _ => return Ok(Decoded::Ignored { api_version, kind }),
     };
     let (mut object, unknown_fields) = typed?;
@@ -110,6 +119,7 @@ fn read_kind(api_version: &str, kind: &str) -> bool {
         ),
         "" => matches!(kind, "Service" | "Secret" | "ConfigMap" | "Namespace"),
         "discovery.k8s.io" => kind == "EndpointSlice",
+        KGATEWAY_GROUP => KgatewayKind::from_kind(kind).is_some(),
         _ => false,
     }
 }
@@ -164,7 +174,7 @@ const EXPECTED_TOP_LEVEL: [&str; 3] = ["apiVersion", "kind", "status"];
 /// The second pass: the document text straight into `T`, recording unknown fields.
 fn typed<T: DeserializeOwned>(
     text: &str,
-    wrap: fn(T) -> Object,
+    wrap: impl FnOnce(T) -> Object,
 ) -> Result<(Object, Vec<String>), DocumentError> {
     let mut unknown_fields = Vec::new();
     let mut error_path = None;

@@ -12,12 +12,14 @@
 mod common;
 mod gateway;
 mod httproute;
+mod kgateway;
 mod reference_grant;
 mod tlsroute;
 
 pub use common::*;
 pub use gateway::*;
 pub use httproute::*;
+pub use kgateway::*;
 pub use reference_grant::*;
 pub use tlsroute::*;
 

@@ -2,13 +2,20 @@
 //!
 //! Outermost first:
 //! 1. CORS: a preflight is answered before anything else runs, and every response is
-//!    decorated with the CORS headers.
-//! 2. Request timeout (`timeouts.request`): bounds everything below, retries included.
-//! 3. The rule's filters in spec order (header modifiers, rewrite, redirect, mirror).
-//! 4. Retry (`retry`): replays the request against a freshly chosen backend.
-//! 5. Weighted backend choice.
-//! 6. Per backend: the backendRef's filters, the per-try timeout
-//!    (`timeouts.backendRequest`), then the pooled upstream client.
+//!    decorated with the CORS headers (the rule's `CORS` filter, else the TrafficPolicy's).
+//! 2. Request timeout (`timeouts.request`, else the TrafficPolicy's): bounds everything
+//!    below, retries included.
+//! 3. The TrafficPolicy's `headerModifiers`.
+//! 4. The rule's filters in spec order (header modifiers, rewrite, redirect, mirror).
+//! 5. Retry (`retry`, else the TrafficPolicy's): replays the request against a freshly
+//!    chosen backend.
+//! 6. Weighted backend choice.
+//! 7. Per backend: the backendRef's filters, the per-try timeout
+//!    (`timeouts.backendRequest`, else the TrafficPolicy's `retry.perTryTimeout`), then the
+//!    pooled upstream client.
+//!
+//! The rule's own fields always win over a TrafficPolicy's: an HTTPRoute author's explicit
+//! choice is more specific than any policy attached to it.
 
 use gateway_core::{
     HttpService, Request, ResponseFlag,
@@ -92,16 +99,17 @@ pub(crate) fn answer(status: StatusCode, flag: ResponseFlag) -> HttpService {
 
 /// Builds the stack of one rule.
 pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpService {
-    // 5 and 6: backends, each with its own filters and per-try timeout.
+    let policy = rule.policy.as_deref();
+    let policy_retry = policy.and_then(|p| p.retry.as_deref());
+    // 6 and 7: backends, each with its own filters and per-try timeout.
+    let per_try = rule
+        .timeouts
+        .backend_request
+        .or(policy_retry.and_then(|r| r.per_try_timeout));
     let weighted: Vec<(u32, HttpService)> = rule
         .backends
         .iter()
-        .map(|backend| {
-            (
-                backend.weight,
-                backend_service(backend, rule.timeouts.backend_request, ctx),
-            )
-        })
+        .map(|backend| (backend.weight, backend_service(backend, per_try, ctx)))
         .collect();
     let mut service = match WeightedService::new(weighted) {
         None => answer(
@@ -113,21 +121,39 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
             None => HttpService::new(weighted),
         },
     };
-    // 4: retries wrap the backend choice so each try may land on another backend.
-    if let Some(retry) = &rule.retry {
+    // 5: retries wrap the backend choice so each try may land on another backend.
+    if let Some(retry) = rule.retry.as_ref().or(policy_retry.map(|r| &r.config)) {
         service = HttpService::new(RetryLayer::new(retry.clone()).layer(service));
     }
-    // 3: the rule's filters, first filter outermost.
+    // 4: the rule's filters, first filter outermost.
     service = filters(&rule.filters, service, ctx);
+    // 3: the policy's header modifiers.
+    if let Some(modifiers) = policy.and_then(|p| p.header_modifiers.as_deref()) {
+        if let Some(response) = &modifiers.response {
+            service =
+                HttpService::new(ResponseHeaderModifierLayer::new(response.clone()).layer(service));
+        }
+        if let Some(request) = &modifiers.request {
+            service = HttpService::new(HeaderModifierLayer::new(request.clone()).layer(service));
+        }
+    }
     // 2: the whole-request timeout.
-    if let Some(timeout) = rule.timeouts.request {
+    let request_timeout = rule.timeouts.request.or(policy
+        .and_then(|p| p.timeouts.as_ref())
+        .and_then(|t| t.request));
+    if let Some(timeout) = request_timeout {
         service = HttpService::new(TimeoutLayer::new(timeout).layer(service));
     }
     // 1: CORS outermost, so preflights never reach a backend.
-    if let Some(cors) = rule.filters.iter().find_map(|f| match f {
-        FilterPlan::Cors(cors) => Some(cors),
-        _ => None,
-    }) {
+    let cors = rule
+        .filters
+        .iter()
+        .find_map(|f| match f {
+            FilterPlan::Cors(cors) => Some(cors),
+            _ => None,
+        })
+        .or(policy.and_then(|p| p.cors.as_deref()));
+    if let Some(cors) = cors {
         service = HttpService::new(CorsLayer::new(cors.clone()).layer(service));
     }
     service

@@ -156,7 +156,7 @@ pub(crate) fn convert_filters(
                 ref_errors.extend(error);
                 FilterPlan::RequestMirror { config, target }
             }
-            "CORS" => FilterPlan::Cors(cors(
+            "CORS" => FilterPlan::Cors(cors_config(
                 filter.cors.as_ref().ok_or_else(missing)?,
                 &format!("{field}.cors"),
             )?),
@@ -254,7 +254,11 @@ fn path_modifier(spec: &HttpPathModifier, field: &str) -> Result<PathModifier, F
     }
 }
 
-fn cors(spec: &crate::api::HttpCorsFilter, field: &str) -> Result<CorsConfig, FilterError> {
+/// A Gateway API CORS filter (also kgateway's `TrafficPolicy.cors`) as a CORS config.
+pub(crate) fn cors_config(
+    spec: &crate::api::HttpCorsFilter,
+    field: &str,
+) -> Result<CorsConfig, FilterError> {
     let allow_origins = spec
         .allow_origins
         .iter()

@@ -86,6 +86,7 @@ pub(crate) fn compile_route(
                         }],
                         timeouts: TimeoutsPlan::default(),
                         retry: None,
+                        policy: None,
                     },
                     matches,
                 }
@@ -179,6 +180,7 @@ fn compile_rule(
             backends: plans,
             timeouts,
             retry,
+            policy: None,
         },
         matches,
     })

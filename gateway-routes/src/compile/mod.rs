@@ -15,6 +15,7 @@ mod gateways;
 mod hostnames;
 mod http_routes;
 mod matches;
+mod policy;
 mod refs;
 mod status;
 mod tls_routes;
@@ -147,6 +148,27 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         &snapshot.reference_grants,
     );
 
+    let mut traffic_policies = policy::TrafficPolicies::new(
+        &snapshot.kgateway,
+        &snapshot.gateways,
+        &snapshot.http_routes,
+    );
+    // Gateway (namespace, name) and listener names, for policy lookups while routes attach.
+    let gateway_keys: Vec<((&str, &str), Vec<&str>)> = gateways
+        .iter()
+        .map(|g| {
+            (
+                (g.namespace, g.name),
+                g.gateway
+                    .spec
+                    .listeners
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+
     // Per gateway, per listener: attached HTTP routes and TLS routes.
     let mut http_attached: Vec<Vec<Vec<AttachedRoute>>> = gateways
         .iter()
@@ -186,10 +208,32 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             hostname_error.as_deref(),
             all_invalid.then(|| compiled.invalid_rules.join("; ")),
             |gateway, listener, hostnames| {
+                let policies = if traffic_policies.is_empty() {
+                    Vec::new()
+                } else {
+                    let (key, listeners) = &gateway_keys[gateway];
+                    let route_key = (
+                        namespace,
+                        route.metadata.name.as_deref().unwrap_or_default(),
+                    );
+                    compiled
+                        .rules
+                        .iter()
+                        .map(|rule| {
+                            traffic_policies.for_rule(
+                                *key,
+                                listeners[listener],
+                                route_key,
+                                rule.plan.resource.section.as_deref(),
+                            )
+                        })
+                        .collect()
+                };
                 http_attached[gateway][listener].push(AttachedRoute {
                     hostnames,
                     order: route_order(&route.metadata),
                     route: compiled.clone(),
+                    policies,
                 });
             },
         );
@@ -210,6 +254,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             status: StatusBody::Route(route_status),
         });
     }
+
+    statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
 
     let mut tls_routes: Vec<_> = snapshot.tls_routes.iter().collect();
     tls_routes.sort_by_key(|r| route_order(&r.metadata));

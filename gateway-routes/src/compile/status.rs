@@ -36,6 +36,29 @@ pub enum StatusBody {
     Gateway(GatewayStatus),
     /// `RouteStatus` (HTTPRoute, TLSRoute).
     Route(RouteStatus),
+    /// `PolicyStatus` (kgateway policies).
+    Policy(PolicyStatus),
+}
+
+/// `PolicyStatus` (Gateway API policy attachment, as kgateway writes it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyStatus {
+    /// One entry per Gateway the policy is served under, or per target when it reaches
+    /// none.
+    pub ancestors: Vec<PolicyAncestorStatus>,
+}
+
+/// `PolicyAncestorStatus`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAncestorStatus {
+    /// The Gateway (or the unresolved target) this entry is about.
+    pub ancestor_ref: ParentReference,
+    /// This controller's name.
+    pub controller_name: String,
+    /// `Accepted`, `Attached`.
+    pub conditions: Vec<Condition>,
 }
 
 /// `GatewayStatus`.

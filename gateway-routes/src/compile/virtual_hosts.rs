@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{http_routes::CompiledRoute, matches::rank};
-use crate::plan::{HostMatch, RouteEntry, VirtualHost};
+use crate::plan::{HostMatch, RouteEntry, TrafficPolicyPlan, VirtualHost};
 
 /// A route attached to a listener.
 #[derive(Debug)]
@@ -15,6 +15,9 @@ pub(crate) struct AttachedRoute {
     pub(crate) order: (String, String, String),
     /// The compiled rules.
     pub(crate) route: Arc<CompiledRoute>,
+    /// The merged TrafficPolicy of each rule on this listener (empty when no policy
+    /// exists at all).
+    pub(crate) policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
 }
 
 /// Builds the virtual hosts of a listener, most specific hostname first.
@@ -40,7 +43,9 @@ pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
             for route in routes {
                 for (rule_index, rule) in route.route.rules.iter().enumerate() {
                     let plan_index = rules.len();
-                    rules.push(rule.plan.clone());
+                    let mut plan = rule.plan.clone();
+                    plan.policy = route.policies.get(rule_index).cloned().flatten();
+                    rules.push(plan);
                     for (match_index, m) in rule.matches.iter().enumerate() {
                         keyed.push((
                             (rank(m), &route.order, rule_index, match_index),

@@ -121,6 +121,10 @@ pub struct RulePlan {
     /// Retry policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
+    /// The kgateway TrafficPolicy in effect (merged from every policy that covers the
+    /// rule); the rule's own fields (timeouts, retry, filters) win over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Arc<super::TrafficPolicyPlan>>,
 }
 
 /// Rule timeouts.

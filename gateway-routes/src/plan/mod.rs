@@ -8,10 +8,12 @@
 mod backend;
 mod http;
 mod listener;
+mod policy;
 
 pub use self::http::*;
 pub use backend::*;
 pub use listener::*;
+pub use policy::*;
 
 use serde::Serialize;
 

@@ -208,6 +208,7 @@ fn kind_table_agrees_with_from_json() {
         "gateway.networking.k8s.io/v1",
         "gateway.networking.k8s.io/v1beta1",
         "gateway.networking.k8s.io/v1alpha2",
+        "gateway.kgateway.dev/v1alpha1",
     ];
     let kinds = [
         "GatewayClass",
@@ -225,6 +226,13 @@ fn kind_table_agrees_with_from_json() {
         "Endpoints",
         "Deployment",
         "Pod",
+        "TrafficPolicy",
+        "ListenerPolicy",
+        "HTTPListenerPolicy",
+        "BackendConfigPolicy",
+        "DirectResponse",
+        "Backend",
+        "GatewayParameters",
     ];
     for api_version in api_versions {
         for kind in kinds {

@@ -1,0 +1,191 @@
+//! The `PolicyStatus` of each TrafficPolicy, and its diagnostics.
+
+use super::{PolicyEntry, TargetDescription, TrafficPolicies};
+use crate::{
+    api::{GATEWAY_GROUP, KGATEWAY_GROUP, ParentReference},
+    compile::{
+        CompileOptions, Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
+        status::{Conditions, generation},
+    },
+};
+
+impl TrafficPolicies<'_> {
+    /// The status of every TrafficPolicy; problems also go to `diagnostics`.
+    pub(crate) fn statuses(
+        &self,
+        options: &CompileOptions,
+        diagnostics: &mut Diagnostics,
+    ) -> Vec<ObjectStatus> {
+        self.entries
+            .iter()
+            .map(|entry| {
+                let resource = format!("TrafficPolicy {}/{}", entry.namespace, entry.name);
+                let c = Conditions {
+                    generation: generation(&entry.resource.metadata),
+                    time: &options.transition_time,
+                };
+                let conditions = self.conditions(entry, &c, &resource, diagnostics);
+                let ancestors = ancestor_refs(entry)
+                    .into_iter()
+                    .map(|ancestor_ref| PolicyAncestorStatus {
+                        ancestor_ref,
+                        controller_name: options.controller_name.clone(),
+                        conditions: conditions.clone(),
+                    })
+                    .collect();
+                ObjectStatus {
+                    api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
+                    kind: "TrafficPolicy".into(),
+                    namespace: entry.namespace.to_owned(),
+                    name: entry.name.to_owned(),
+                    status: StatusBody::Policy(PolicyStatus { ancestors }),
+                }
+            })
+            .collect()
+    }
+
+    fn conditions(
+        &self,
+        entry: &PolicyEntry<'_>,
+        c: &Conditions<'_>,
+        resource: &str,
+        diagnostics: &mut Diagnostics,
+    ) -> Vec<crate::api::Condition> {
+        if let Err(message) = &entry.compiled {
+            diagnostics.push(resource, format!("{message} (Invalid)"));
+            return vec![
+                c.make("Accepted", false, "Invalid", message.clone()),
+                c.make("Attached", false, "Invalid", "the policy is not valid"),
+            ];
+        }
+        for (_, reason) in &entry.missing {
+            diagnostics.push(
+                resource,
+                format!("spec.targetRefs: {reason} (TargetNotFound)"),
+            );
+        }
+        if entry.found.is_empty() {
+            let message = entry
+                .missing
+                .iter()
+                .map(|(_, reason)| reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let message = if message.is_empty() {
+                "the policy has no targetRefs or targetSelectors".to_owned()
+            } else {
+                message
+            };
+            return vec![
+                c.make("Accepted", false, "TargetNotFound", message.clone()),
+                c.make("Attached", false, "TargetNotFound", message),
+            ];
+        }
+        let accepted_message = entry
+            .missing
+            .iter()
+            .map(|(_, reason)| reason.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let winners = |same_level_only: bool| {
+            entry
+                .lost
+                .iter()
+                .filter(|(_, (_, same))| !same_level_only || *same)
+                .map(|(field, (winner, _))| {
+                    let winner = &self.entries[*winner];
+                    format!("{field} (from {}/{})", winner.namespace, winner.name)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !entry.contributed && !entry.lost.is_empty() {
+            if entry.lost.values().all(|(_, same)| *same) {
+                let message = format!(
+                    "every field it sets is taken by an older policy on the same target: {}",
+                    winners(true)
+                );
+                diagnostics.push(resource, format!("{message} (Conflicted)"));
+                return vec![
+                    c.make("Accepted", false, "Conflicted", message.clone()),
+                    c.make("Attached", false, "Overridden", message),
+                ];
+            }
+            return vec![
+                c.make("Accepted", true, "Valid", accepted_message),
+                c.make(
+                    "Attached",
+                    false,
+                    "Overridden",
+                    format!("every field it sets is overridden: {}", winners(false)),
+                ),
+            ];
+        }
+        let attached = if !entry.lost.is_empty() {
+            c.make(
+                "Attached",
+                true,
+                "Merged",
+                format!("merged; fields taken by other policies: {}", winners(false)),
+            )
+        } else if entry.contributed {
+            c.make("Attached", true, "Attached", "")
+        } else {
+            c.make(
+                "Attached",
+                false,
+                "Pending",
+                "no route under its targets is served",
+            )
+        };
+        vec![
+            c.make("Accepted", true, "Valid", accepted_message),
+            attached,
+        ]
+    }
+}
+
+/// The Gateways a policy is served under; when none, its targets themselves.
+fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
+    if !entry.ancestors.is_empty() {
+        return entry
+            .ancestors
+            .iter()
+            .map(|(namespace, name)| ParentReference {
+                group: Some(GATEWAY_GROUP.to_owned()),
+                kind: Some("Gateway".to_owned()),
+                namespace: Some((*namespace).to_owned()),
+                name: (*name).to_owned(),
+                section_name: None,
+                port: None,
+            })
+            .collect();
+    }
+    let targets: Vec<&TargetDescription> = entry
+        .found
+        .iter()
+        .chain(entry.missing.iter().map(|(t, _)| t))
+        .collect();
+    if targets.is_empty() {
+        // No target at all: report against the policy itself so the status is not empty.
+        return vec![ParentReference {
+            group: Some(KGATEWAY_GROUP.to_owned()),
+            kind: Some("TrafficPolicy".to_owned()),
+            namespace: Some(entry.namespace.to_owned()),
+            name: entry.name.to_owned(),
+            section_name: None,
+            port: None,
+        }];
+    }
+    targets
+        .into_iter()
+        .map(|t| ParentReference {
+            group: Some(GATEWAY_GROUP.to_owned()),
+            kind: Some(t.kind.as_str().to_owned()),
+            namespace: Some(entry.namespace.to_owned()),
+            name: t.name.clone(),
+            section_name: t.section.clone(),
+            port: None,
+        })
+        .collect()
+}

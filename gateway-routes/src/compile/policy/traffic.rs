@@ -1,0 +1,267 @@
+//! `TrafficPolicy.spec`: its typed form and its compilation into a [`TrafficPolicyPlan`].
+
+use gateway_filters::{
+    header_modifier::{HeaderModifierConfig, HeaderPair},
+    retry::RetryConfig,
+    spec::GoDuration,
+};
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde::Deserialize;
+use std::{collections::BTreeSet, sync::Arc};
+
+use super::{
+    decode::decode_spec,
+    targets::{PolicyTargetRef, PolicyTargetSelector},
+};
+use crate::{
+    api::HttpCorsFilter,
+    compile::filters::cors_config,
+    plan::{HeaderModifiersPlan, PolicyRetry, PolicyTimeouts, TrafficPolicyPlan},
+};
+
+/// `TrafficPolicy.spec` as far as this gateway implements it. Fields kgateway has and we
+/// do not are absent on purpose: [`decode_spec`] then reports them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrafficPolicySpec {
+    /// What the policy attaches to by name.
+    #[serde(default)]
+    pub(crate) target_refs: Vec<PolicyTargetRef>,
+    /// What the policy attaches to by labels.
+    #[serde(default)]
+    pub(crate) target_selectors: Vec<PolicyTargetSelector>,
+    header_modifiers: Option<HeaderModifiersSpec>,
+    cors: Option<HttpCorsFilter>,
+    timeouts: Option<TimeoutsSpec>,
+    retry: Option<RetrySpec>,
+}
+
+/// Only the attachment fields of a policy spec, read leniently (other fields ignored) to
+/// report an invalid policy against its targets.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Targets {
+    /// What the policy attaches to by name.
+    #[serde(default)]
+    pub(crate) target_refs: Vec<PolicyTargetRef>,
+}
+
+/// `shared.HeaderModifiers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderModifiersSpec {
+    request: Option<HeaderFilterSpec>,
+    response: Option<HeaderFilterSpec>,
+}
+
+/// `shared.HTTPHeaderFilter` (inline values; `secretRef` values are not supported).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderFilterSpec {
+    #[serde(default)]
+    set: Vec<HeaderSpec>,
+    #[serde(default)]
+    add: Vec<HeaderSpec>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// `shared.HTTPHeader`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderSpec {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+/// `shared.Timeouts`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeoutsSpec {
+    request: Option<GoDuration>,
+    stream_idle: Option<GoDuration>,
+}
+
+/// kgateway `Retry`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetrySpec {
+    #[serde(default)]
+    retry_on: Vec<String>,
+    attempts: Option<u32>,
+    per_try_timeout: Option<GoDuration>,
+    #[serde(default)]
+    status_codes: Vec<u16>,
+    backoff_base_interval: Option<GoDuration>,
+}
+
+/// A traffic policy ready to merge: what it sets, and which fields it switches off for
+/// the levels below (`<field>.disable`).
+#[derive(Debug, Default)]
+pub(crate) struct CompiledTrafficPolicy {
+    /// Where it attaches.
+    pub(crate) target_refs: Vec<PolicyTargetRef>,
+    /// Where it attaches, by labels.
+    pub(crate) target_selectors: Vec<PolicyTargetSelector>,
+    /// The values it sets.
+    pub(crate) plan: Arc<TrafficPolicyPlan>,
+    /// Fields it disables.
+    pub(crate) disabled: BTreeSet<&'static str>,
+}
+
+/// The spec fields that accept `disable: {}` (switching off what a less specific policy
+/// set), with the plan name each maps to.
+const DISABLEABLE: [&str; 1] = ["cors"];
+
+/// Decodes and validates a TrafficPolicy spec; the error names the field and the reason.
+pub(crate) fn compile_traffic_policy(
+    spec: &serde_json::Value,
+) -> Result<CompiledTrafficPolicy, String> {
+    let mut spec = spec.clone();
+    let mut disabled = BTreeSet::new();
+    if let Some(fields) = spec.as_object_mut() {
+        for name in DISABLEABLE {
+            let Some(value) = fields.get(name).and_then(|v| v.as_object()) else {
+                continue;
+            };
+            if value.contains_key("disable") {
+                if value.len() > 1 {
+                    return Err(format!(
+                        "spec.{name}.disable: cannot be combined with other {name} fields"
+                    ));
+                }
+                fields.remove(name);
+                disabled.insert(name);
+            }
+        }
+    }
+    let typed: TrafficPolicySpec = decode_spec(&spec)?;
+    let mut plan = TrafficPolicyPlan::default();
+    if let Some(spec) = &typed.header_modifiers {
+        plan.header_modifiers = Some(Arc::new(HeaderModifiersPlan {
+            request: spec
+                .request
+                .as_ref()
+                .map(|f| header_filter(f, "spec.headerModifiers.request"))
+                .transpose()?,
+            response: spec
+                .response
+                .as_ref()
+                .map(|f| header_filter(f, "spec.headerModifiers.response"))
+                .transpose()?,
+        }));
+    }
+    if let Some(cors) = &typed.cors {
+        plan.cors = Some(Arc::new(cors_config(cors, "spec.cors").map_err(|e| e.0)?));
+    }
+    if let Some(timeouts) = &typed.timeouts {
+        plan.timeouts = Some(Arc::new(PolicyTimeouts {
+            request: timeouts.request.map(|d| d.0).filter(|d| !d.is_zero()),
+            stream_idle: timeouts.stream_idle.map(|d| d.0).filter(|d| !d.is_zero()),
+        }));
+    }
+    if let Some(retry) = &typed.retry {
+        plan.retry = Some(Arc::new(retry_policy(retry)?));
+        if let (Some(per_try), Some(request)) = (
+            plan.retry.as_ref().and_then(|r| r.per_try_timeout),
+            plan.timeouts.as_ref().and_then(|t| t.request),
+        ) && per_try >= request
+        {
+            return Err("spec.retry.perTryTimeout: must be less than timeouts.request".into());
+        }
+    }
+    Ok(CompiledTrafficPolicy {
+        target_refs: typed.target_refs,
+        target_selectors: typed.target_selectors,
+        plan: Arc::new(plan),
+        disabled,
+    })
+}
+
+fn header_filter(spec: &HeaderFilterSpec, field: &str) -> Result<HeaderModifierConfig, String> {
+    let pairs = |list: &[HeaderSpec], what: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(i, header)| {
+                let at = format!("{field}.{what}[{i}]");
+                let name = header
+                    .name
+                    .as_deref()
+                    .ok_or_else(|| format!("{at}.name: required with an inline value"))?;
+                let value = header
+                    .value
+                    .as_deref()
+                    .ok_or_else(|| format!("{at}.value: required"))?;
+                Ok(HeaderPair {
+                    name: HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("{at}.name: {name:?} is not a header name"))?,
+                    value: HeaderValue::from_str(value)
+                        .map_err(|_| format!("{at}.value: {value:?} is not a header value"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()
+    };
+    Ok(HeaderModifierConfig {
+        set: pairs(&spec.set, "set")?,
+        add: pairs(&spec.add, "add")?,
+        remove: spec
+            .remove
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("{field}.remove[{i}]: {name:?} is not a header name"))
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// kgateway's `retryOn` conditions, as status codes and connection failures.
+fn retry_policy(spec: &RetrySpec) -> Result<PolicyRetry, String> {
+    if spec.retry_on.is_empty() && spec.status_codes.is_empty() {
+        return Err("spec.retry: retryOn or statusCodes must be set".into());
+    }
+    let mut codes: BTreeSet<u16> = BTreeSet::new();
+    for (i, condition) in spec.retry_on.iter().enumerate() {
+        match condition.as_str() {
+            "5xx" => codes.extend(500..=599),
+            "gateway-error" => codes.extend([502, 503, 504]),
+            "retriable-4xx" => {
+                codes.insert(409);
+            }
+            // Connection failures and resets are always retried by the retry layer;
+            // `retriable-status-codes` means "the statusCodes list", which is always used.
+            "reset"
+            | "reset-before-request"
+            | "connect-failure"
+            | "refused-stream"
+            | "retriable-status-codes" => {}
+            other => {
+                return Err(format!(
+                    "spec.retry.retryOn[{i}]: {other:?} is not supported by this gateway"
+                ));
+            }
+        }
+    }
+    for (i, code) in spec.status_codes.iter().enumerate() {
+        if !(400..=599).contains(code) {
+            return Err(format!(
+                "spec.retry.statusCodes[{i}]: {code} is not in 400-599"
+            ));
+        }
+        codes.insert(*code);
+    }
+    let defaults = RetryConfig::default();
+    Ok(PolicyRetry {
+        config: RetryConfig {
+            codes: codes
+                .into_iter()
+                .filter_map(|c| StatusCode::from_u16(c).ok())
+                .collect(),
+            attempts: spec.attempts.unwrap_or(1),
+            backoff: spec.backoff_base_interval.map_or(defaults.backoff, |d| d.0),
+            ..defaults
+        },
+        per_try_timeout: spec.per_try_timeout.map(|d| d.0).filter(|d| !d.is_zero()),
+    })
+}

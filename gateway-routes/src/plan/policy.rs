@@ -1,0 +1,102 @@
+//! The effective kgateway `TrafficPolicy` of one rule, after attachment and merging.
+
+use gateway_filters::{
+    cors::CorsConfig, header_modifier::HeaderModifierConfig, retry::RetryConfig,
+};
+use serde::Serialize;
+use std::{sync::Arc, time::Duration};
+
+/// Declares [`TrafficPolicyPlan`]: one optional value per top-level `TrafficPolicy.spec`
+/// field, which is also the unit of merging (a more specific or older policy wins a field
+/// whole, as kgateway merges).
+macro_rules! traffic_policy_plan {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty = $spec_name:literal, )*) => {
+        /// The effective traffic policy of a rule: each field comes from the highest-priority
+        /// policy that sets it. Fields are shared (`Arc`) with the policy they came from, so
+        /// stateful layers (rate limit buckets) can be shared by every rule it covers.
+        #[derive(Clone, Debug, Default, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct TrafficPolicyPlan {
+            $(
+                $(#[$doc])*
+                #[serde(skip_serializing_if = "Option::is_none")]
+                pub $field: Option<Arc<$ty>>,
+            )*
+        }
+
+        impl TrafficPolicyPlan {
+            /// The `spec` names of the fields this policy sets.
+            pub fn set_fields(&self) -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $( if self.$field.is_some() { names.push($spec_name); } )*
+                names
+            }
+
+            /// Fills every field not yet `decided` from `lower` and marks it decided;
+            /// `on_field(name, taken)` is called for each field `lower` sets, `taken`
+            /// telling whether it won.
+            pub(crate) fn fill_from(
+                &mut self,
+                lower: &Self,
+                decided: &mut std::collections::BTreeSet<&'static str>,
+                mut on_field: impl FnMut(&'static str, bool),
+            ) {
+                $(
+                    if let Some(value) = &lower.$field {
+                        let taken = decided.insert($spec_name);
+                        if taken {
+                            self.$field = Some(value.clone());
+                        }
+                        on_field($spec_name, taken);
+                    }
+                )*
+            }
+        }
+    };
+}
+
+traffic_policy_plan! {
+    /// `headerModifiers`: request and response header changes.
+    header_modifiers: HeaderModifiersPlan = "headerModifiers",
+    /// `cors`.
+    cors: CorsConfig = "cors",
+    /// `timeouts`.
+    timeouts: PolicyTimeouts = "timeouts",
+    /// `retry`.
+    retry: PolicyRetry = "retry",
+}
+
+/// `headerModifiers`.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderModifiersPlan {
+    /// Changes to request headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<HeaderModifierConfig>,
+    /// Changes to response headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<HeaderModifierConfig>,
+}
+
+/// `timeouts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyTimeouts {
+    /// Whole request, until response headers (the rule's own `timeouts.request` wins).
+    #[serde(serialize_with = "gateway_core::serde_http::opt_duration")]
+    pub request: Option<Duration>,
+    /// Longest quiet time on a request or response body.
+    #[serde(serialize_with = "gateway_core::serde_http::opt_duration")]
+    pub stream_idle: Option<Duration>,
+}
+
+/// `retry`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRetry {
+    /// What is retried, how often, with which backoff.
+    pub config: RetryConfig,
+    /// Bound on each try (the rule's `timeouts.backendRequest` wins).
+    #[serde(serialize_with = "gateway_core::serde_http::opt_duration")]
+    pub per_try_timeout: Option<Duration>,
+}
