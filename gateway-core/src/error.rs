@@ -38,6 +38,8 @@ pub enum ResponseFlag {
     DelayInjected,
     /// `UO`: a circuit breaker refused the request (upstream overflow).
     UpstreamOverflow,
+    /// `SI`: the stream idle timeout ran out.
+    StreamIdleTimeout,
     /// The route's backend reference could not be resolved (Envoy reports this as a
     /// direct 500 with no flag; we keep it distinct for the access log).
     InvalidBackend,
@@ -61,6 +63,7 @@ impl ResponseFlag {
             Self::FaultInjected => "FI",
             Self::DelayInjected => "DI",
             Self::UpstreamOverflow => "UO",
+            Self::StreamIdleTimeout => "SI",
             Self::InvalidBackend => "IB",
         }
     }

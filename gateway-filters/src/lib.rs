@@ -15,6 +15,7 @@
 //! | [`cors`] | `CORS` | preflight answers |
 //! | [`timeout`] | `timeouts.request`, `timeouts.backendRequest` | `504`, flag `UT` |
 //! | [`retry`] | `retry` | — (flags `URX` when retries run out) |
+//! | [`stream_idle`] | TrafficPolicy `timeouts.streamIdle` | `408`, flag `SI` |
 
 pub mod builder;
 pub mod cors;
@@ -25,6 +26,7 @@ pub mod path_modifier;
 pub mod redirect;
 pub mod retry;
 pub mod spec;
+pub mod stream_idle;
 pub mod timeout;
 pub mod url_rewrite;
 

@@ -3,8 +3,9 @@
 //! Outermost first:
 //! 1. CORS: a preflight is answered before anything else runs, and every response is
 //!    decorated with the CORS headers (the rule's `CORS` filter, else the TrafficPolicy's).
-//! 2. Request timeout (`timeouts.request`, else the TrafficPolicy's): bounds everything
-//!    below, retries included.
+//! 2. The TrafficPolicy's stream idle timeout (`timeouts.streamIdle`), then the request
+//!    timeout (`timeouts.request`, else the TrafficPolicy's): bound everything below,
+//!    retries included.
 //! 3. The TrafficPolicy's `headerModifiers`.
 //! 4. The rule's filters in spec order (header modifiers, rewrite, redirect, mirror).
 //! 5. Retry (`retry`, else the TrafficPolicy's): replays the request against a freshly
@@ -18,8 +19,9 @@
 //! choice is more specific than any policy attached to it.
 
 use gateway_core::{
-    HttpService, Request, ResponseFlag,
+    BoxBody, HttpService, Request, ResponseFlag,
     backend::{Backend, BackendService, UpstreamClient},
+    body,
     error::local_response,
 };
 use gateway_filters::{
@@ -28,12 +30,16 @@ use gateway_filters::{
     mirror::MirrorLayer,
     redirect::RedirectLayer,
     retry::RetryLayer,
+    stream_idle::{IdleBody, StreamIdleLayer},
     timeout::TimeoutLayer,
     url_rewrite::UrlRewriteLayer,
 };
 use http::StatusCode;
 use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
-use tower::Layer;
+use tower::{
+    Layer,
+    util::{MapRequest, MapResponse},
+};
 
 use super::weighted::WeightedService;
 use crate::plan::{BackendPlan, BackendTarget, FilterPlan, ResolvedBackend, RulePlan};
@@ -144,6 +150,13 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
     if let Some(timeout) = request_timeout {
         service = HttpService::new(TimeoutLayer::new(timeout).layer(service));
     }
+    // 2: the policy's stream idle timeout, around everything that can stall.
+    if let Some(idle) = policy
+        .and_then(|p| p.timeouts.as_ref())
+        .and_then(|t| t.stream_idle)
+    {
+        service = stream_idle(idle, service);
+    }
     // 1: CORS outermost, so preflights never reach a backend.
     let cors = rule
         .filters
@@ -157,6 +170,18 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
         service = HttpService::new(CorsLayer::new(cors.clone()).layer(service));
     }
     service
+}
+
+/// Wraps `inner` in a stream idle timeout; the watched bodies are boxed back into the
+/// gateway's body type (one allocation per body, only on rules with the policy).
+fn stream_idle(idle: Duration, inner: HttpService) -> HttpService {
+    let inner = MapRequest::new(inner, |request: http::Request<IdleBody<BoxBody>>| {
+        request.map(body::boxed)
+    });
+    HttpService::new(MapResponse::new(
+        StreamIdleLayer::new(idle).layer(inner),
+        |response: http::Response<IdleBody<BoxBody>>| response.map(body::boxed),
+    ))
 }
 
 fn backend_service(
