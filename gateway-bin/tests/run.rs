@@ -112,6 +112,30 @@ async fn serves_admin_endpoints_and_traffic_then_exits_on_sigterm() {
         .unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Metrics: the request above is counted under its route and backend, on both paths
+    // Prometheus and Envoy users scrape.
+    for path in ["/metrics", "/stats/prometheus"] {
+        let (status, body) = gateway.admin_get(path).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("gateway_requests_total{")
+                    && l.contains("route=\"default/r\"")
+                    && l.contains("code_class=\"2xx\"")
+            })
+            .unwrap_or_else(|| panic!("no 2xx series for default/r in {path}:\n{text}"));
+        assert!(line.ends_with(" 1"), "{line}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("gateway_upstream_requests_total{")
+                    && l.contains("code_class=\"2xx\"")
+                    && l.ends_with(" 1")),
+            "{text}"
+        );
+    }
+
     // SIGTERM: a clean exit.
     gateway.terminate();
     let exit = gateway.wait_exit().await;

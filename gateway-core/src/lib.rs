@@ -11,6 +11,7 @@ pub mod error;
 pub mod extensions;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod serde_http;
 pub mod service;
 #[cfg(any(test, feature = "test-util"))]

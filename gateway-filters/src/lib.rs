@@ -16,18 +16,42 @@
 //! | [`timeout`] | `timeouts.request`, `timeouts.backendRequest` | `504`, flag `UT` |
 //! | [`retry`] | `retry` | — (flags `URX` when retries run out) |
 //! | [`stream_idle`] | TrafficPolicy `timeouts.streamIdle` | `408`, flag `SI` |
+//! | [`csrf`] | TrafficPolicy `csrf` | `403` |
+//! | [`local_rate_limit`] | TrafficPolicy `rateLimit.local` | `429`, flag `RL` |
+//! | [`fault`] | TrafficPolicy `faultInjection` | the abort, flag `FI` (delays: `DI`) |
+//! | [`buffer`] | TrafficPolicy `buffer.maxRequestSize` | `413` |
+//! | [`path_regex`] | kgateway `urlRewrite.pathRegex` | — |
+//! | [`direct_response`] | kgateway `DirectResponse` | the configured answer |
+//! | [`compression`] | kgateway `compression` | — |
+//! | [`transformation`] | kgateway `transformation` | `400`, `413`, `500` when a message cannot be transformed |
+//! | [`access_log`] | kgateway `httpSettings.accessLog` (file sinks) | — |
+//! | [`request_id`] | kgateway `httpSettings.generateRequestId`, `preserveExternalRequestId` | — |
+//! | [`client_addr`] | kgateway `httpSettings.useRemoteAddress`, `xffNumTrustedHops`, `xffTrustedCIDRs`, `skipXFFAppend` | — |
+//! | [`health_check`] | kgateway `httpSettings.healthCheck` | `200` on the health check path |
 
+pub mod access_log;
+pub mod buffer;
 pub mod builder;
+pub mod client_addr;
+pub mod compression;
 pub mod cors;
+pub mod csrf;
+pub mod direct_response;
+pub mod fault;
 mod head;
 pub mod header_modifier;
+pub mod health_check;
+pub mod local_rate_limit;
 pub mod mirror;
 pub mod path_modifier;
+pub mod path_regex;
 pub mod redirect;
+pub mod request_id;
 pub mod retry;
 pub mod spec;
 pub mod stream_idle;
 pub mod timeout;
+pub mod transformation;
 pub mod url_rewrite;
 
 pub use builder::GatewayServiceBuilderExt;

@@ -6,7 +6,8 @@
 //! validated `Config` through a `compile` method that returns a [`FieldError`] naming the
 //! field, relative to the spec it was called on; the policy compiler prefixes the path of
 //! the spec within the resource. Durations are Kubernetes `metav1.Duration` strings, read
-//! with [`GoDuration`].
+//! with [`GoDuration`]; byte sizes are Kubernetes `resource.Quantity` values, read with
+//! [`ByteQuantity`]; percentages (kgateway's `int32` fields from 0 to 100) are [`Percent`].
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{fmt, time::Duration};
@@ -125,6 +126,209 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// A Kubernetes `resource.Quantity` used as a size in bytes, as kgateway's
+/// `buffer.maxRequestSize` takes it: a plain number (`512`, `1.5`), a binary suffix
+/// (`Ki`, `Mi`, `Gi`, `Ti`, `Pi`, `Ei`: powers of 1024), a decimal suffix (`k`, `M`, `G`,
+/// `T`, `P`, `E`: powers of 1000; `m`, `u`, `n` for fractions) or an exponent (`1e3`,
+/// `2E6`). In YAML it may also be written as an integer. A fraction of a byte rounds up, as
+/// `Quantity.Value()` does (`1.5k` is 1500 bytes, `100m` is 1 byte); negative sizes and
+/// sizes beyond `u64` are refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ByteQuantity(pub u64);
+
+impl ByteQuantity {
+    /// Parses a quantity as Kubernetes writes it (`1Mi`, `10k`, `512`, `1.5Gi`, `1e6`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse_byte_quantity(text).map(Self).map_err(|reason| {
+            format!("{text:?} is not a size in bytes (e.g. 512, 10k, 1Mi, 1Gi): {reason}")
+        })
+    }
+}
+
+impl From<ByteQuantity> for u64 {
+    fn from(value: ByteQuantity) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ByteQuantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteQuantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ByteQuantityVisitor)
+    }
+}
+
+/// Reads a quantity from a string or a (non-negative, integral) number.
+struct ByteQuantityVisitor;
+
+impl serde::de::Visitor<'_> for ByteQuantityVisitor {
+    type Value = ByteQuantity;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a size in bytes: an integer or a quantity string such as 1Mi")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        ByteQuantity::parse(text).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(ByteQuantity(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        u64::try_from(value)
+            .map(ByteQuantity)
+            .map_err(|_| E::custom(format!("{value} is negative: a size must not be")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        // Quantity.Value() rounds a fraction of a byte up.
+        if value.is_finite() && value >= 0.0 && value.ceil() <= u64::MAX as f64 {
+            Ok(ByteQuantity(value.ceil() as u64))
+        } else {
+            Err(E::custom(format!("{value} is not a size in bytes")))
+        }
+    }
+}
+
+/// `<sign><digits>[.<digits>]<suffix>` → bytes, rounded up.
+fn parse_byte_quantity(text: &str) -> Result<u64, &'static str> {
+    let unsigned = text.strip_prefix('+').unwrap_or(text);
+    if unsigned.starts_with('-') {
+        return Err("a size must not be negative");
+    }
+    let number_end = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, suffix) = unsigned.split_at(number_end);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err("no number");
+    }
+    if fraction.contains('.') {
+        return Err("more than one decimal point");
+    }
+    let (binary_exponent, decimal_exponent): (u32, i64) = match suffix {
+        "" => (0, 0),
+        "Ki" => (10, 0),
+        "Mi" => (20, 0),
+        "Gi" => (30, 0),
+        "Ti" => (40, 0),
+        "Pi" => (50, 0),
+        "Ei" => (60, 0),
+        "n" => (0, -9),
+        "u" => (0, -6),
+        "m" => (0, -3),
+        "k" => (0, 3),
+        "M" => (0, 6),
+        "G" => (0, 9),
+        "T" => (0, 12),
+        "P" => (0, 15),
+        "E" => (0, 18),
+        exponent => {
+            let digits = exponent
+                .strip_prefix(['e', 'E'])
+                .ok_or("unknown suffix (binary: Ki Mi Gi Ti Pi Ei; decimal: n u m k M G T P E)")?;
+            let value: i64 = digits.parse().map_err(|_| "invalid exponent")?;
+            (0, value)
+        }
+    };
+    // The digits without the point, scaled by the suffix; the point moves the exponent.
+    let mut mantissa: u128 = 0;
+    for digit in whole.bytes().chain(fraction.bytes()) {
+        mantissa = mantissa
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u128::from(digit - b'0')))
+            .ok_or("too large")?;
+    }
+    let fraction_digits = i64::try_from(fraction.len()).map_err(|_| "too many digits")?;
+    let exponent = decimal_exponent
+        .checked_sub(fraction_digits)
+        .ok_or("exponent out of range")?;
+    let scaled = mantissa
+        .checked_mul(1u128 << binary_exponent)
+        .ok_or("too large")?;
+    let bytes = if exponent >= 0 {
+        let factor = u32::try_from(exponent)
+            .ok()
+            .and_then(|e| 10u128.checked_pow(e))
+            .ok_or("too large")?;
+        if scaled == 0 {
+            0
+        } else {
+            scaled.checked_mul(factor).ok_or("too large")?
+        }
+    } else {
+        match u32::try_from(exponent.unsigned_abs())
+            .ok()
+            .and_then(|e| 10u128.checked_pow(e))
+        {
+            Some(divisor) => scaled.div_ceil(divisor),
+            // Smaller than any number we could hold: a fraction of a byte, or nothing.
+            None => u128::from(scaled != 0),
+        }
+    };
+    u64::try_from(bytes).map_err(|_| "too large")
+}
+
+/// A kgateway percentage field (`int32`, 0 to 100): the share of requests a part of a
+/// policy applies to. [`Percent::sample`] draws whether the current request is in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Percent(u8);
+
+impl Percent {
+    /// No request.
+    pub const ZERO: Self = Self(0);
+    /// Every request.
+    pub const HUNDRED: Self = Self(100);
+
+    /// The percentage `value`, if it is between 0 and 100.
+    pub fn new(value: i64) -> Option<Self> {
+        u8::try_from(value)
+            .ok()
+            .filter(|value| *value <= 100)
+            .map(Self)
+    }
+
+    /// The percentage, 0 to 100.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Whether this request is in the share: never at 0 %, always at 100 % (no random
+    /// number is drawn for either), otherwise drawn with `fastrand`.
+    pub fn sample(self) -> bool {
+        match self.0 {
+            0 => false,
+            100.. => true,
+            share => fastrand::u8(0..100) < share,
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        Self::new(value).ok_or_else(|| {
+            serde::de::Error::custom(format!("{value} is not a percentage (0 to 100)"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +352,10 @@ mod tests {
         let ok: GoDuration = serde_json::from_str("\"2s\"").unwrap();
         assert_eq!(ok.0, Duration::from_secs(2));
         let err = serde_json::from_str::<GoDuration>("\"soon\"").unwrap_err();
-        assert!(err.to_string().contains("\"soon\" is not a duration"), "{err}");
+        assert!(
+            err.to_string().contains("\"soon\" is not a duration"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -165,5 +372,71 @@ mod tests {
             error.to_string(),
             "local.tokenBucket.maxTokens: must be at least 1"
         );
+    }
+
+    #[test]
+    fn byte_quantities_parse_as_kubernetes_writes_them() {
+        let parse = |text| ByteQuantity::parse(text).map(u64::from);
+        assert_eq!(parse("512"), Ok(512));
+        assert_eq!(parse("+512"), Ok(512));
+        assert_eq!(parse("10k"), Ok(10_000));
+        assert_eq!(parse("1M"), Ok(1_000_000));
+        assert_eq!(parse("1G"), Ok(1_000_000_000));
+        assert_eq!(parse("1Ki"), Ok(1024));
+        assert_eq!(parse("1Mi"), Ok(1_048_576));
+        assert_eq!(parse("1Gi"), Ok(1_073_741_824));
+        assert_eq!(parse("512Ki"), Ok(524_288));
+        assert_eq!(parse("1.5Gi"), Ok(1_610_612_736));
+        assert_eq!(parse("0.5Ki"), Ok(512));
+        assert_eq!(parse(".5k"), Ok(500));
+        assert_eq!(parse("1.5"), Ok(2), "a fraction of a byte rounds up");
+        assert_eq!(parse("100m"), Ok(1));
+        assert_eq!(parse("1500m"), Ok(2));
+        assert_eq!(parse("1e3"), Ok(1000));
+        assert_eq!(parse("2E6"), Ok(2_000_000));
+        assert_eq!(parse("1E"), Ok(1_000_000_000_000_000_000), "E alone is exa");
+        assert_eq!(parse("1e-100"), Ok(1));
+        assert_eq!(parse("0"), Ok(0));
+        assert_eq!(parse("0e-100"), Ok(0));
+        assert_eq!(parse("15Ei"), Ok(15 << 60));
+        for bad in [
+            "", "k", "-1", "-1Mi", "1KB", "1ki", "1 Mi", "1..5", "1.2.3", "1e", "1ex", "16Ei",
+            "1e30",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn byte_quantities_deserialize_from_strings_and_numbers() {
+        let from = |json| serde_json::from_str::<ByteQuantity>(json).map(|q| q.0);
+        assert_eq!(from("\"1Mi\"").unwrap(), 1_048_576);
+        assert_eq!(from("1024").unwrap(), 1024);
+        assert_eq!(from("1.5").unwrap(), 2);
+        assert!(from("-1").is_err());
+        let err = from("\"lots\"").unwrap_err();
+        assert!(
+            err.to_string().contains("\"lots\" is not a size in bytes"),
+            "{err}"
+        );
+        assert_eq!(serde_json::to_string(&ByteQuantity(42)).unwrap(), "42");
+    }
+
+    #[test]
+    fn percentages_are_bounded_and_sampled() {
+        assert_eq!(Percent::new(0), Some(Percent::ZERO));
+        assert_eq!(Percent::new(100), Some(Percent::HUNDRED));
+        assert_eq!(Percent::new(101), None);
+        assert_eq!(Percent::new(-1), None);
+        assert!((0..1000).all(|_| Percent::HUNDRED.sample()));
+        assert!((0..1000).all(|_| !Percent::ZERO.sample()));
+        fastrand::seed(7);
+        let quarter = Percent::new(25).unwrap();
+        let hits = (0..10_000).filter(|_| quarter.sample()).count();
+        assert!((2_000..3_000).contains(&hits), "{hits} of 10000");
+        assert_eq!(serde_json::from_str::<Percent>("30").unwrap().get(), 30);
+        let err = serde_json::from_str::<Percent>("150").unwrap_err();
+        assert!(err.to_string().contains("150 is not a percentage"), "{err}");
+        assert!(serde_json::from_str::<Percent>("\"50\"").is_err());
     }
 }

@@ -122,3 +122,190 @@ async fn an_invalid_policy_is_reported_and_traffic_keeps_flowing() {
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer.echo()["headers"].get("bad header").is_none());
 }
+
+#[tokio::test]
+async fn a_direct_response_extension_ref_answers_without_a_backend() {
+    let yaml = gateway(HTTP_LISTENER)
+        + "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: DirectResponse
+metadata: {name: teapot, namespace: default}
+spec: {status: 418, body: short and stout}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [a.example]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /tea}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: gateway.kgateway.dev, kind: DirectResponse, name: teapot}
+  - matches: [{path: {type: PathPrefix, value: /missing}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: gateway.kgateway.dev, kind: DirectResponse, name: nope}
+";
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    assert!(
+        applied.diagnostics.iter().any(|d| d.to_string().contains(
+            "spec.rules[1].filters[0].extensionRef: DirectResponse default/nope not found"
+        )),
+        "{:?}",
+        applied.diagnostics
+    );
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+    let answer = get(addr, "a.example", "/tea").await;
+    assert_eq!(answer.status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(answer.body, "short and stout");
+    assert_eq!(
+        get(addr, "a.example", "/missing").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+/// Sends `method path` with `headers` and `body` to `addr` over HTTP/1.1.
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static str,
+) -> http::Response<bytes::Bytes> {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    gateway_core::test_util::http1_client()
+        .send(request.body(gateway_core::body::full(body)).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kgateway_doc_examples_rate_limit_buffer_fault_csrf_transformation() {
+    let one = spawn_echo_named("one").await;
+    let on = |route: &str| {
+        format!(
+            "  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: {route}}}]\n"
+        )
+    };
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("one", one)
+        + &route("limited", "limited.example", "/", "one")
+        + &route("buffered", "buffered.example", "/", "one")
+        + &route("faulty", "faulty.example", "/", "one")
+        + &route("guarded", "guarded.example", "/", "one")
+        + &route("transformed", "transformed.example", "/", "one")
+        + &route("rewritten", "rewritten.example", "/", "one")
+        + &policy(
+            "rate-limit",
+            "2024-01-01T00:00:00Z",
+            &(on("limited")
+                + "  rateLimit:
+    local:
+      tokenBucket: {maxTokens: 3, tokensPerFill: 3, fillInterval: 60s}"),
+        )
+        + &policy(
+            "buffer",
+            "2024-01-01T00:00:00Z",
+            &(on("buffered") + "  buffer: {maxRequestSize: '8'}"),
+        )
+        + &policy(
+            "fault",
+            "2024-01-01T00:00:00Z",
+            &(on("faulty") + "  faultInjection: {abort: {httpStatus: 503, percentage: 100}}"),
+        )
+        + &policy(
+            "csrf",
+            "2024-01-01T00:00:00Z",
+            &(on("guarded") + "  csrf: {percentageEnabled: 100}"),
+        )
+        + &policy(
+            "transformation",
+            "2024-01-01T00:00:00Z",
+            &(on("transformed")
+                + "  transformation:
+    request:
+      set: [{name: x-greeting, value: 'hello {{ request_header(\"x-name\") }}'}]"),
+        )
+        + &policy(
+            "rewrite",
+            "2024-01-01T00:00:00Z",
+            &(on("rewritten")
+                + "  urlRewrite: {pathRegex: {pattern: '^/v1/(.*)$', substitution: '/api/\\1'}}"),
+        );
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+
+    // Rate limit 3 per minute: the 4th request is refused the way Envoy does.
+    for _ in 0..3 {
+        assert_eq!(
+            get(addr, "limited.example", "/").await.status,
+            StatusCode::OK
+        );
+    }
+    let refused = get(addr, "limited.example", "/").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.body, "local_rate_limited");
+
+    // Buffer: 8 bytes pass, 9 do not.
+    let small = send(addr, "POST", "buffered.example", "/", &[], "12345678").await;
+    assert_eq!(small.status(), StatusCode::OK);
+    let large = send(addr, "POST", "buffered.example", "/", &[], "123456789").await;
+    assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Fault injection aborts every request.
+    assert_eq!(
+        get(addr, "faulty.example", "/").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // CSRF: a cross-origin POST is refused, a same-origin one passes.
+    let cross = send(
+        addr,
+        "POST",
+        "guarded.example",
+        "/",
+        &[("origin", "http://evil.example")],
+        "",
+    )
+    .await;
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let same = send(
+        addr,
+        "POST",
+        "guarded.example",
+        "/",
+        &[("origin", "http://guarded.example")],
+        "",
+    )
+    .await;
+    assert_eq!(same.status(), StatusCode::OK);
+
+    // Transformation renders a header from a template.
+    let transformed = send(
+        addr,
+        "GET",
+        "transformed.example",
+        "/",
+        &[("x-name", "gateway")],
+        "",
+    )
+    .await;
+    let echo: serde_json::Value = serde_json::from_slice(transformed.body()).unwrap();
+    assert_eq!(echo["headers"]["x-greeting"][0], "hello gateway");
+
+    // Path regex rewrite.
+    let rewritten = get(addr, "rewritten.example", "/v1/items?x=1").await;
+    assert_eq!(rewritten.echo()["path"], "/api/items?x=1");
+}

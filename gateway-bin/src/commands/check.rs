@@ -87,5 +87,18 @@ fn print_conditions(status: &StatusBody) {
                 parent.conditions.iter().for_each(|c| line("  ", c));
             }
         }
+        StatusBody::Policy(policy) => {
+            for ancestor in &policy.ancestors {
+                let reference = &ancestor.ancestor_ref;
+                let ns = reference
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default();
+                let kind = reference.kind.as_deref().unwrap_or("Gateway");
+                println!("  ancestor {kind} {ns}{}", reference.name);
+                ancestor.conditions.iter().for_each(|c| line("  ", c));
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The admin server: readiness, liveness and the compiled configuration, on its own
-//! (loopback by default) port.
+//! The admin server: readiness, liveness, the compiled configuration and metrics, on its
+//! own (loopback by default) port.
 //!
 //! | Path | Answer |
 //! |---|---|
@@ -7,10 +7,12 @@
 //! | `GET /healthz` | `200 ok` while the process serves |
 //! | `GET /config_dump` | the JSON set by [`AdminState::set_config_dump`] |
 //! | `GET /status` | the JSON array set by [`AdminState::set_status`] |
+//! | `GET /metrics`, `GET /stats/prometheus` | the OpenMetrics text of [`AdminState::metrics`] ([`Metrics`](crate::metrics::Metrics)), content type [`OPENMETRICS_CONTENT_TYPE`](crate::metrics::OPENMETRICS_CONTENT_TYPE) |
 //!
 //! Other paths answer `404`, other methods on these paths `405`. The state is read without
 //! locks ([`arc_swap`] snapshots and an atomic flag), so publishing a new config dump never
-//! blocks a reader.
+//! blocks a reader; a scrape reads the metric cells atomically and takes the families'
+//! locks only against a concurrent stack build, never against traffic.
 
 mod server;
 mod state;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::AdminState;
+use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 
 /// Time an admin client has to send its request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +67,10 @@ pub async fn serve_admin(
 /// Answers one admin request.
 fn respond(state: &AdminState, request: &http::Request<Incoming>) -> http::Response<Full<Bytes>> {
     let path = request.uri().path();
-    let known = matches!(path, "/ready" | "/healthz" | "/config_dump" | "/status");
+    let known = matches!(
+        path,
+        "/ready" | "/healthz" | "/config_dump" | "/status" | "/metrics" | "/stats/prometheus"
+    );
     if !known {
         return text(StatusCode::NOT_FOUND, "not found");
     }
@@ -82,8 +86,24 @@ fn respond(state: &AdminState, request: &http::Request<Incoming>) -> http::Respo
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
         "/config_dump" => json(state.config_dump()),
         "/status" => json(state.status()),
+        "/metrics" | "/stats/prometheus" => metrics(state),
         _ => text(StatusCode::OK, "ok"),
     }
+}
+
+/// The OpenMetrics exposition of the state's registry.
+fn metrics(state: &AdminState) -> http::Response<Full<Bytes>> {
+    let mut exposition = String::new();
+    if let Err(err) = state.metrics().encode(&mut exposition) {
+        tracing::warn!(error = %err, "encoding metrics failed");
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed");
+    }
+    let mut response = http::Response::new(Full::new(Bytes::from(exposition)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
+    );
+    response
 }
 
 fn text(status: StatusCode, text: &'static str) -> http::Response<Full<Bytes>> {
@@ -168,6 +188,36 @@ mod tests {
         shutdown.cancel();
         task.await.unwrap();
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn metrics_paths_serve_the_state_registry() {
+        let (addr, state, shutdown, task) = start().await;
+        // A stack built from the state's metrics: its series exist before any traffic.
+        state.metrics().route(&crate::metrics::RouteLabels::new(
+            "ns/gw", "http", "ns/r", "0",
+        ));
+        for path in ["/metrics", "/stats/prometheus"] {
+            let (status, headers, body) = test_util::get(addr, "admin", path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(headers[header::CONTENT_TYPE], OPENMETRICS_CONTENT_TYPE);
+            let text = std::str::from_utf8(&body).unwrap();
+            assert!(
+                text.lines().any(|line| line
+                    == r#"gateway_requests_total{gateway="ns/gw",listener="http",route="ns/r",rule="0",code_class="2xx"} 0"#),
+                "{text}"
+            );
+            assert!(text.ends_with("# EOF\n"), "{text}");
+        }
+        let client = test_util::http1_client();
+        let request = http::Request::post(format!("http://{addr}/metrics"))
+            .body(crate::body::empty())
+            .unwrap();
+        let response = client.send(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use gateway_core::ResponseFlag;
-//! use gateway_filters::stream_idle::StreamIdleLayer;
+//! use gateway_filters::stream_idle::{IdleBody, StreamIdleLayer};
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::Empty;
 //! use std::{convert::Infallible, time::Duration};
@@ -20,7 +20,7 @@
 //! # async fn main() {
 //! let service = ServiceBuilder::new()
 //!     .layer(StreamIdleLayer::new(Duration::from_secs(1)))
-//!     .service(service_fn(|_: Request<Empty<bytes::Bytes>>| async {
+//!     .service(service_fn(|_: Request<IdleBody<Empty<bytes::Bytes>>>| async {
 //!         // A backend that says nothing for a minute.
 //!         tokio::time::sleep(Duration::from_secs(60)).await;
 //!         Ok::<_, Infallible>(Response::new(gateway_core::body::empty()))

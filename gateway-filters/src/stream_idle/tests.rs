@@ -80,9 +80,9 @@ async fn request_body_frames_keep_the_stream_alive() {
 #[tokio::test(start_paused = true)]
 async fn a_stalled_response_body_ends_with_an_error() {
     let (tx, response_body) = streaming();
-    let response_body = std::sync::Mutex::new(Some(response_body));
+    let response_body = parking_lot::Mutex::new(Some(response_body));
     let service = StreamIdleLayer::new(Duration::from_secs(5)).layer_fn_test(move |_| {
-        let body = response_body.lock().unwrap().take().unwrap();
+        let body = response_body.lock().take().unwrap();
         async move { Ok::<_, Infallible>(Response::new(body)) }
     });
     let response = service.oneshot(Request::new(body::empty())).await.unwrap();

@@ -98,7 +98,10 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
         let services: Vec<HttpService> = vhost
             .rules
             .iter()
-            .map(|rule| stack::rule_service(rule, ctx))
+            .map(|rule| {
+                let service = stack::rule_service(rule, ctx);
+                ctx.measure_rule(&listener.resource, &rule.resource, service)
+            })
             .collect();
         let slots = vhost
             .routes

@@ -1,12 +1,15 @@
 //! The one place where the order of a rule's layers is written.
 //!
 //! Outermost first:
-//! 1. CORS: a preflight is answered before anything else runs, and every response is
+//! 0. CORS: a preflight is answered before anything else runs, and every response is
 //!    decorated with the CORS headers (the rule's `CORS` filter, else the TrafficPolicy's).
+//! 1. The TrafficPolicy's admission checks: `csrf` (403), `faultInjection` (abort or
+//!    delay), `rateLimit.local` (429 `local_rate_limited`).
 //! 2. The TrafficPolicy's stream idle timeout (`timeouts.streamIdle`), then the request
 //!    timeout (`timeouts.request`, else the TrafficPolicy's): bound everything below,
 //!    retries included.
-//! 3. The TrafficPolicy's `headerModifiers`.
+//! 3. The TrafficPolicy's `headerModifiers`, `buffer` (413), `compression`,
+//!    `transformation` and `urlRewrite.pathRegex`, in that order.
 //! 4. The rule's filters in spec order (header modifiers, rewrite, redirect, mirror).
 //! 5. Retry (`retry`, else the TrafficPolicy's): replays the request against a freshly
 //!    chosen backend.
@@ -23,15 +26,25 @@ use gateway_core::{
     backend::{Backend, BackendService, UpstreamClient},
     body,
     error::local_response,
+    extensions::ResourceRef,
+    metrics::{BackendLabels, Metrics, MetricsLayer, RouteLabels},
 };
 use gateway_filters::{
+    buffer::BufferLayer,
+    compression::{CompressionConfig, RequestDecompressionLayer, ResponseCompressionLayer, Toggle},
     cors::CorsLayer,
+    csrf::CsrfLayer,
+    direct_response::DirectResponseLayer,
+    fault::FaultLayer,
     header_modifier::{HeaderModifierLayer, ResponseHeaderModifierLayer},
+    local_rate_limit::{LocalRateLimit, LocalRateLimitLayer, RateLimitConfig},
     mirror::MirrorLayer,
+    path_regex::PathRegexLayer,
     redirect::RedirectLayer,
     retry::RetryLayer,
     stream_idle::{IdleBody, StreamIdleLayer},
     timeout::TimeoutLayer,
+    transformation::TransformationLayer,
     url_rewrite::UrlRewriteLayer,
 };
 use http::StatusCode;
@@ -50,6 +63,11 @@ use crate::plan::{BackendPlan, BackendTarget, FilterPlan, ResolvedBackend, RuleP
 pub struct BuildContext {
     client: UpstreamClient,
     backends: HashMap<Arc<ResolvedBackend>, HttpService>,
+    /// One limiter per policy `rateLimit` (keyed by the address of its shared config), so
+    /// every rule a policy covers draws from the same bucket.
+    rate_limiters: HashMap<usize, LocalRateLimitLayer>,
+    /// Where request and upstream metrics go; `None` builds stacks without them.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl BuildContext {
@@ -58,7 +76,49 @@ impl BuildContext {
         Self {
             client,
             backends: HashMap::new(),
+            rate_limiters: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Records every rule's requests and every backend's tries in `metrics`; the label
+    /// sets are resolved here, once per stack, so requests only add to atomics.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Wraps a rule's stack in its request metrics.
+    pub(crate) fn measure_rule(
+        &self,
+        listener: &ResourceRef,
+        rule: &ResourceRef,
+        service: HttpService,
+    ) -> HttpService {
+        match &self.metrics {
+            None => service,
+            Some(metrics) => {
+                let handles = metrics.route(&RouteLabels::from_refs(listener, Some(rule)));
+                HttpService::new(MetricsLayer::new(&handles).layer(service))
+            }
+        }
+    }
+
+    /// The shared limiter of a policy's `rateLimit`; `None` when it only disables one.
+    pub(crate) fn rate_limiter(
+        &mut self,
+        limit: &Arc<RateLimitConfig>,
+    ) -> Option<LocalRateLimitLayer> {
+        let LocalRateLimit::Limit(config) = limit.local.as_ref()? else {
+            return None;
+        };
+        Some(
+            self.rate_limiters
+                .entry(Arc::as_ptr(limit) as usize)
+                .or_insert_with(|| LocalRateLimitLayer::new(config.clone()))
+                .clone(),
+        )
     }
 
     /// The service for a backend target; invalid targets answer 500.
@@ -73,8 +133,12 @@ impl BuildContext {
                     return service.clone();
                 }
                 let backend = Backend::new(resolved.endpoints.clone(), protocol(resolved));
-                let service =
+                let mut service =
                     HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
+                if let Some(metrics) = &self.metrics {
+                    let handles = metrics.backend(&BackendLabels::from_ref(&resolved.resource));
+                    service = HttpService::new(MetricsLayer::upstream(&handles).layer(service));
+                }
                 self.backends.insert(resolved.clone(), service.clone());
                 service
             }
@@ -133,6 +197,20 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
     }
     // 4: the rule's filters, first filter outermost.
     service = filters(&rule.filters, service, ctx);
+    // 3: the policy's path rewrite, transformation, compression and buffer, innermost
+    // first.
+    if let Some(rewrite) = policy.and_then(|p| p.url_rewrite.as_deref()) {
+        service = HttpService::new(PathRegexLayer::new(rewrite.clone()).layer(service));
+    }
+    if let Some(transformation) = policy.and_then(|p| p.transformation.as_deref()) {
+        service = HttpService::new(TransformationLayer::new(transformation.clone()).layer(service));
+    }
+    if let Some(compression) = policy.and_then(|p| p.compression.as_deref()) {
+        service = compression_layers(compression, service);
+    }
+    if let Some(buffer) = policy.and_then(|p| p.buffer.as_deref()) {
+        service = HttpService::new(BufferLayer::new(*buffer).layer(service));
+    }
     // 3: the policy's header modifiers.
     if let Some(modifiers) = policy.and_then(|p| p.header_modifiers.as_deref()) {
         if let Some(response) = &modifiers.response {
@@ -157,7 +235,21 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
     {
         service = stream_idle(idle, service);
     }
-    // 1: CORS outermost, so preflights never reach a backend.
+    // 1: the policy's admission checks, cheapest refusal first in the request's path:
+    // CSRF, then fault injection, then the local rate limit.
+    if let Some(layer) = policy
+        .and_then(|p| p.rate_limit.as_ref())
+        .and_then(|limit| ctx.rate_limiter(limit))
+    {
+        service = HttpService::new(layer.layer(service));
+    }
+    if let Some(fault) = policy.and_then(|p| p.fault_injection.as_deref()) {
+        service = HttpService::new(FaultLayer::new(fault.clone()).layer(service));
+    }
+    if let Some(csrf) = policy.and_then(|p| p.csrf.as_deref()) {
+        service = HttpService::new(CsrfLayer::new(csrf.clone()).layer(service));
+    }
+    // 0: CORS outermost, so preflights never reach a backend.
     let cors = rule
         .filters
         .iter()
@@ -168,6 +260,19 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
         .or(policy.and_then(|p| p.cors.as_deref()));
     if let Some(cors) = cors {
         service = HttpService::new(CorsLayer::new(cors.clone()).layer(service));
+    }
+    service
+}
+
+/// Response compression outside request decompression, each when configured and enabled.
+fn compression_layers(config: &CompressionConfig, mut service: HttpService) -> HttpService {
+    if let Some(Toggle::Enabled(decompression)) = &config.request {
+        service =
+            HttpService::new(RequestDecompressionLayer::new(decompression.clone()).layer(service));
+    }
+    if let Some(Toggle::Enabled(compression)) = &config.response {
+        service =
+            HttpService::new(ResponseCompressionLayer::new(compression.clone()).layer(service));
     }
     service
 }
@@ -217,6 +322,9 @@ fn filters(filters: &[FilterPlan], inner: HttpService, ctx: &mut BuildContext) -
             FilterPlan::RequestMirror { config, target } => {
                 let target = ctx.target(target);
                 HttpService::new(MirrorLayer::new(*config, target).layer(service))
+            }
+            FilterPlan::DirectResponse(config) => {
+                HttpService::new(DirectResponseLayer::new(config.clone()).layer(service))
             }
             FilterPlan::Cors(_) => service,
         })

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::refs::{BackendIndex, RefError, Referrer};
 use crate::{
-    api::{HttpHeaderFilter, HttpPathModifier, HttpRouteFilter},
+    api::{HttpHeaderFilter, HttpPathModifier, HttpRouteFilter, KGATEWAY_GROUP},
     plan::FilterPlan,
 };
 
@@ -161,14 +161,29 @@ pub(crate) fn convert_filters(
                 &format!("{field}.cors"),
             )?),
             "ExtensionRef" => {
-                let name = filter
-                    .extension_ref
-                    .as_ref()
-                    .map(|e| format!("{}/{} {}", e.group, e.kind, e.name))
-                    .unwrap_or_default();
-                return Err(FilterError(format!(
-                    "{field}.extensionRef: {name} is not a supported extension"
-                )));
+                let extension = filter.extension_ref.as_ref().ok_or_else(missing)?;
+                if extension.group != KGATEWAY_GROUP || extension.kind != "DirectResponse" {
+                    return Err(FilterError(format!(
+                        "{field}.extensionRef: {}/{} {} is not a supported extension \
+                         (gateway.kgateway.dev/DirectResponse is)",
+                        extension.group, extension.kind, extension.name
+                    )));
+                }
+                match backends.direct_response(from.namespace, &extension.name) {
+                    None => {
+                        return Err(FilterError(format!(
+                            "{field}.extensionRef: DirectResponse {}/{} not found",
+                            from.namespace, extension.name
+                        )));
+                    }
+                    Some(Err(reason)) => {
+                        return Err(FilterError(format!(
+                            "{field}.extensionRef: DirectResponse {}/{} is invalid: {reason}",
+                            from.namespace, extension.name
+                        )));
+                    }
+                    Some(Ok(config)) => FilterPlan::DirectResponse(config),
+                }
             }
             other => {
                 return Err(FilterError(format!(

@@ -146,6 +146,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         &snapshot.services,
         &snapshot.endpoint_slices,
         &snapshot.reference_grants,
+        &snapshot.kgateway,
     );
 
     let mut traffic_policies = policy::TrafficPolicies::new(
@@ -256,6 +257,11 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     }
 
     statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
+    statuses.extend(policy::unserved_kinds(
+        &snapshot.kgateway,
+        options,
+        &mut diagnostics,
+    ));
 
     let mut tls_routes: Vec<_> = snapshot.tls_routes.iter().collect();
     tls_routes.sort_by_key(|r| route_order(&r.metadata));

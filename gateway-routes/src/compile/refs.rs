@@ -2,11 +2,15 @@
 //! Service port becomes endpoint addresses the way Kubernetes resolves it.
 
 use gateway_core::extensions::ResourceRef;
+use gateway_filters::direct_response::{DirectResponseConfig, DirectResponseSpec};
 use k8s_openapi::api::core::v1::ServicePort;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
 use crate::{
-    api::{BackendObjectReference, EndpointSlice, ReferenceGrant, Service},
+    api::{
+        BackendObjectReference, EndpointSlice, KgatewayKind, KgatewayResource, ReferenceGrant,
+        Service,
+    },
     plan::{AppProtocol, BackendTarget, ResolvedBackend},
 };
 
@@ -70,6 +74,8 @@ pub(crate) struct BackendIndex<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     grants: &'a [ReferenceGrant],
+    /// kgateway DirectResponses, which HTTPRoute `ExtensionRef` filters name.
+    direct_responses: HashMap<(&'a str, &'a str), &'a KgatewayResource>,
 }
 
 impl<'a> BackendIndex<'a> {
@@ -78,7 +84,21 @@ impl<'a> BackendIndex<'a> {
         services: &'a [Service],
         slices: &'a [EndpointSlice],
         grants: &'a [ReferenceGrant],
+        kgateway: &'a [KgatewayResource],
     ) -> Self {
+        let direct_responses = kgateway
+            .iter()
+            .filter(|r| r.kind == KgatewayKind::DirectResponse)
+            .filter_map(|r| {
+                Some((
+                    (
+                        r.metadata.namespace.as_deref()?,
+                        r.metadata.name.as_deref()?,
+                    ),
+                    r,
+                ))
+            })
+            .collect();
         let services = services
             .iter()
             .filter_map(|svc| {
@@ -110,7 +130,22 @@ impl<'a> BackendIndex<'a> {
             services,
             slices: by_service,
             grants,
+            direct_responses,
         }
+    }
+
+    /// The DirectResponse `name` in `namespace`, compiled; the error names the field.
+    pub(crate) fn direct_response(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Result<DirectResponseConfig, String>> {
+        let resource = self.direct_responses.get(&(namespace, name))?;
+        Some(
+            serde_json::from_value::<DirectResponseSpec>(resource.spec.clone())
+                .map_err(|e| format!("spec: {e}"))
+                .and_then(|spec| spec.compile().map_err(|e| e.within("spec").to_string())),
+        )
     }
 
     /// Resolves a backendRef of `from` to a target; errors carry the status reason.

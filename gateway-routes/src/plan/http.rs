@@ -2,8 +2,9 @@
 
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::{
-    cors::CorsConfig, header_modifier::HeaderModifierConfig, mirror::MirrorConfig,
-    redirect::RedirectConfig, retry::RetryConfig, url_rewrite::UrlRewriteConfig,
+    cors::CorsConfig, direct_response::DirectResponseConfig, header_modifier::HeaderModifierConfig,
+    mirror::MirrorConfig, redirect::RedirectConfig, retry::RetryConfig,
+    url_rewrite::UrlRewriteConfig,
 };
 use http::{HeaderName, Method};
 use serde::Serialize;
@@ -172,4 +173,6 @@ pub enum FilterPlan {
     },
     /// Answer CORS preflights and decorate responses.
     Cors(CorsConfig),
+    /// Answer with a fixed status and body (kgateway DirectResponse via `ExtensionRef`).
+    DirectResponse(DirectResponseConfig),
 }

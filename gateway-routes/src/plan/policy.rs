@@ -1,7 +1,9 @@
 //! The effective kgateway `TrafficPolicy` of one rule, after attachment and merging.
 
 use gateway_filters::{
-    cors::CorsConfig, header_modifier::HeaderModifierConfig, retry::RetryConfig,
+    buffer::BufferConfig, compression::CompressionConfig, cors::CorsConfig, csrf::CsrfConfig,
+    fault::FaultConfig, header_modifier::HeaderModifierConfig, local_rate_limit::RateLimitConfig,
+    path_regex::PathRegexConfig, retry::RetryConfig, transformation::TransformationConfig,
 };
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -64,6 +66,21 @@ traffic_policy_plan! {
     timeouts: PolicyTimeouts = "timeouts",
     /// `retry`.
     retry: PolicyRetry = "retry",
+    /// `rateLimit` (local token bucket; one bucket per policy, shared by every rule it
+    /// covers).
+    rate_limit: RateLimitConfig = "rateLimit",
+    /// `buffer`: request body size limit, buffered before forwarding.
+    buffer: BufferConfig = "buffer",
+    /// `faultInjection`.
+    fault_injection: FaultConfig = "faultInjection",
+    /// `csrf`.
+    csrf: CsrfConfig = "csrf",
+    /// `transformation`: templated request and response changes.
+    transformation: TransformationConfig = "transformation",
+    /// `compression`: response compression and request decompression.
+    compression: CompressionConfig = "compression",
+    /// `urlRewrite.pathRegex`.
+    url_rewrite: PathRegexConfig = "urlRewrite",
 }
 
 /// `headerModifiers`.

@@ -104,7 +104,8 @@ impl Runtime {
         let started = Instant::now();
         let compiled = compile(snapshot, &compile_options);
         let compiled_at = Instant::now();
-        let mut ctx = BuildContext::new(self.client.clone());
+        let mut ctx =
+            BuildContext::new(self.client.clone()).with_metrics(self.admin.metrics().clone());
         let listen_map = &self.options.listen_map;
         let (desired, warnings) = build_sockets(
             &compiled.plan,

@@ -24,6 +24,7 @@ use std::{
     sync::Arc,
 };
 
+pub(crate) use status::unserved_kinds;
 use targets::{Level, TargetKind, labels_match};
 use traffic::{CompiledTrafficPolicy, compile_traffic_policy};
 

@@ -189,3 +189,58 @@ fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
         })
         .collect()
 }
+
+/// The status of kgateway kinds the gateway reads but does not serve yet: `Accepted=False`
+/// with a message saying so, so such a manifest is never silently ignored.
+pub(crate) fn unserved_kinds(
+    resources: &[crate::api::KgatewayResource],
+    options: &CompileOptions,
+    diagnostics: &mut Diagnostics,
+) -> Vec<ObjectStatus> {
+    use crate::api::KgatewayKind;
+    resources
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                KgatewayKind::HttpListenerPolicy
+                    | KgatewayKind::ListenerPolicy
+                    | KgatewayKind::BackendConfigPolicy
+                    | KgatewayKind::Backend
+            )
+        })
+        .map(|resource| {
+            let namespace = resource.metadata.namespace.clone().unwrap_or_default();
+            let name = resource.metadata.name.clone().unwrap_or_default();
+            let message = format!(
+                "{} is not served by this gateway yet; the resource has no effect",
+                resource.kind.as_str()
+            );
+            diagnostics.push(&resource.display_name(), format!("{message} (Unsupported)"));
+            let c = Conditions {
+                generation: generation(&resource.metadata),
+                time: &options.transition_time,
+            };
+            ObjectStatus {
+                api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
+                kind: resource.kind.as_str().to_owned(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                status: StatusBody::Policy(PolicyStatus {
+                    ancestors: vec![PolicyAncestorStatus {
+                        ancestor_ref: ParentReference {
+                            group: Some(KGATEWAY_GROUP.to_owned()),
+                            kind: Some(resource.kind.as_str().to_owned()),
+                            namespace: Some(namespace),
+                            name,
+                            section_name: None,
+                            port: None,
+                        },
+                        controller_name: options.controller_name.clone(),
+                        conditions: vec![c.make("Accepted", false, "Unsupported", message)],
+                    }],
+                }),
+            }
+        })
+        .collect()
+}

@@ -407,3 +407,24 @@ fn retry_on_conditions_map_to_codes() {
     assert_eq!(retry.config.backoff, Duration::from_millis(50));
     assert_eq!(retry.per_try_timeout, Some(Duration::from_secs(1)));
 }
+
+#[test]
+fn kinds_not_served_yet_say_so() {
+    let yaml = base()
+        + "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: ListenerPolicy
+metadata: {name: lp, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+";
+    let compiled = compile_yaml(&yaml);
+    let StatusBody::Policy(status) = &status_of(&compiled, "ListenerPolicy", "lp").status else {
+        panic!()
+    };
+    assert_eq!(status.ancestors[0].conditions[0].reason, "Unsupported");
+    assert_eq!(
+        compiled.diagnostics[0].to_string(),
+        "ListenerPolicy default/lp: ListenerPolicy is not served by this gateway yet; the resource has no effect (Unsupported)"
+    );
+}

@@ -1,9 +1,16 @@
 //! `TrafficPolicy.spec`: its typed form and its compilation into a [`TrafficPolicyPlan`].
 
 use gateway_filters::{
+    buffer::BufferSpec,
+    compression::CompressionSpec,
+    csrf::CsrfSpec,
+    fault::FaultInjectionSpec,
     header_modifier::{HeaderModifierConfig, HeaderPair},
+    local_rate_limit::RateLimitSpec,
+    path_regex::UrlRewriteSpec,
     retry::RetryConfig,
-    spec::GoDuration,
+    spec::{FieldError, GoDuration},
+    transformation::TransformationSpec,
 };
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -34,6 +41,13 @@ pub(crate) struct TrafficPolicySpec {
     cors: Option<HttpCorsFilter>,
     timeouts: Option<TimeoutsSpec>,
     retry: Option<RetrySpec>,
+    rate_limit: Option<RateLimitSpec>,
+    buffer: Option<BufferSpec>,
+    fault_injection: Option<FaultInjectionSpec>,
+    csrf: Option<CsrfSpec>,
+    transformation: Option<TransformationSpec>,
+    compression: Option<CompressionSpec>,
+    url_rewrite: Option<UrlRewriteSpec>,
 }
 
 /// Only the attachment fields of a policy spec, read leniently (other fields ignored) to
@@ -111,7 +125,7 @@ pub(crate) struct CompiledTrafficPolicy {
 
 /// The spec fields that accept `disable: {}` (switching off what a less specific policy
 /// set), with the plan name each maps to.
-const DISABLEABLE: [&str; 1] = ["cors"];
+const DISABLEABLE: [&str; 3] = ["cors", "buffer", "faultInjection"];
 
 /// Decodes and validates a TrafficPolicy spec; the error names the field and the reason.
 pub(crate) fn compile_traffic_policy(
@@ -160,6 +174,23 @@ pub(crate) fn compile_traffic_policy(
             stream_idle: timeouts.stream_idle.map(|d| d.0).filter(|d| !d.is_zero()),
         }));
     }
+    let field =
+        |name: &'static str| move |e: FieldError| e.within(&format!("spec.{name}")).to_string();
+    plan.rate_limit = compile_field(&typed.rate_limit, |s| s.compile(), field("rateLimit"))?;
+    plan.buffer = compile_field(&typed.buffer, |s| s.compile(), field("buffer"))?;
+    plan.fault_injection = compile_field(
+        &typed.fault_injection,
+        |s| s.compile(),
+        field("faultInjection"),
+    )?;
+    plan.csrf = compile_field(&typed.csrf, |s| s.compile(), field("csrf"))?;
+    plan.transformation = compile_field(
+        &typed.transformation,
+        |s| s.compile(),
+        field("transformation"),
+    )?;
+    plan.compression = compile_field(&typed.compression, |s| s.compile(), field("compression"))?;
+    plan.url_rewrite = compile_field(&typed.url_rewrite, |s| s.compile(), field("urlRewrite"))?;
     if let Some(retry) = &typed.retry {
         plan.retry = Some(Arc::new(retry_policy(retry)?));
         if let (Some(per_try), Some(request)) = (
@@ -176,6 +207,17 @@ pub(crate) fn compile_traffic_policy(
         plan: Arc::new(plan),
         disabled,
     })
+}
+
+/// Compiles an optional spec field into a shared config, naming the field on error.
+fn compile_field<S, C>(
+    spec: &Option<S>,
+    compile: impl FnOnce(&S) -> Result<C, FieldError>,
+    error: impl FnOnce(FieldError) -> String,
+) -> Result<Option<Arc<C>>, String> {
+    spec.as_ref()
+        .map(|s| compile(s).map(Arc::new).map_err(error))
+        .transpose()
 }
 
 fn header_filter(spec: &HeaderFilterSpec, field: &str) -> Result<HeaderModifierConfig, String> {
