@@ -1,12 +1,19 @@
-//! A backend's endpoints and how the next one is picked.
+//! A backend's endpoints, its policy's runtime state, and how the next endpoint is picked.
 
-use http::uri::Authority;
 use std::{
+    fmt,
     net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, OnceLock},
+};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::{
+    UpstreamClient,
+    circuit::CircuitBreaker,
+    client::ConnectionOptions,
+    health,
+    policy::BackendPolicy,
+    state::{BackendState, EndpointStatus},
 };
 
 /// The application protocol a backend speaks, from the Service port's `appProtocol`.
@@ -19,54 +26,81 @@ pub enum AppProtocol {
     H2c,
 }
 
-/// A set of endpoints reached with one protocol, picked in round-robin order.
+/// A set of endpoints reached with one protocol, under a [`BackendPolicy`].
 ///
-/// The endpoint list is fixed; a change of endpoints builds a new `Backend`.
-#[derive(Debug)]
+/// The endpoint list is fixed; a change of endpoints builds a new `Backend`. Everything the
+/// policy keeps at run time lives here and is shared by every service built on the backend:
+/// load-balancer state, circuit-breaker counters, endpoint health, and the backend's own
+/// connection pools when its policy changes connection settings. To keep that state across
+/// configuration reloads, keep the `Arc<Backend>` when its endpoints and policy are
+/// unchanged. Dropping the last reference stops the backend's health checks.
 pub struct Backend {
     endpoints: Arc<[SocketAddr]>,
-    /// Each endpoint as a URI authority, made once so requests do not format addresses.
-    authorities: Box<[Authority]>,
     protocol: AppProtocol,
-    cursor: AtomicUsize,
+    state: Arc<BackendState>,
+    connection: ConnectionOptions,
+    /// The backend's own pools, made on first use when `connection` is not the default.
+    client: OnceLock<UpstreamClient>,
+    /// Cancels the health-check task when the backend is dropped.
+    health_check: Option<DropGuard>,
 }
 
 impl Backend {
-    /// A backend over `endpoints` speaking `protocol`.
+    /// A backend over `endpoints` speaking `protocol`, without a policy: round robin, no
+    /// circuit breakers, no health checking, the shared pools.
     pub fn new(endpoints: Arc<[SocketAddr]>, protocol: AppProtocol) -> Self {
-        let authorities = endpoints
-            .iter()
-            .filter_map(|addr| Authority::try_from(addr.to_string()).ok())
-            .collect();
+        Self::build(endpoints, protocol, &BackendPolicy::default())
+    }
+
+    /// A backend over `endpoints` speaking `protocol` under `policy` (validate it first with
+    /// [`BackendPolicy::validate`]). A health check, if the policy has one, runs as a task
+    /// on `runtime` until the backend is dropped.
+    pub fn with_policy(
+        endpoints: Arc<[SocketAddr]>,
+        protocol: AppProtocol,
+        policy: &BackendPolicy,
+        runtime: &tokio::runtime::Handle,
+    ) -> Self {
+        let mut backend = Self::build(endpoints, protocol, policy);
+        if let Some(check) = &policy.health_check
+            && !backend.endpoints.is_empty()
+        {
+            let stop = CancellationToken::new();
+            runtime.spawn(health::run(
+                backend.state.clone(),
+                check.clone(),
+                protocol,
+                stop.clone(),
+            ));
+            backend.health_check = Some(stop.drop_guard());
+        }
+        backend
+    }
+
+    fn build(endpoints: Arc<[SocketAddr]>, protocol: AppProtocol, policy: &BackendPolicy) -> Self {
         Self {
+            state: Arc::new(BackendState::new(&endpoints, protocol, policy)),
             endpoints,
-            authorities,
             protocol,
-            cursor: AtomicUsize::new(0),
+            connection: ConnectionOptions::from_policy(policy, protocol),
+            client: OnceLock::new(),
+            health_check: None,
         }
     }
 
-    /// The next endpoint in round-robin order, or `None` when there are no endpoints.
+    /// The endpoint the load balancer picks next for a request without hash keys
+    /// (consistent-hash balancers pick at random), or `None` when there is none to pick.
     pub fn next(&self) -> Option<SocketAddr> {
-        let len = self.endpoints.len();
-        if len == 0 {
-            return None;
-        }
-        let index = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
-        self.endpoints.get(index).copied()
+        let index = self.state.pick(None)?;
+        self.state.hosts.get(index).map(|host| host.addr)
     }
 
-    /// The next endpoint and its URI authority, in round-robin order.
-    pub(crate) fn next_with_authority(&self) -> Option<(SocketAddr, Authority)> {
-        let len = self.endpoints.len();
-        if len == 0 || self.authorities.len() != len {
-            return None;
-        }
-        let index = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
-        Some((
-            *self.endpoints.get(index)?,
-            self.authorities.get(index)?.clone(),
-        ))
+    /// The endpoint the load balancer picks for `request` (its hash keys for `ringHash` and
+    /// `maglev`), without counting the request as sent. A `Set-Cookie` the pick would send
+    /// for a generated hash cookie is not produced here.
+    pub fn pick<B>(&self, request: &http::Request<B>) -> Option<SocketAddr> {
+        let index = self.state.pick(self.state.hash(request).hash)?;
+        self.state.hosts.get(index).map(|host| host.addr)
     }
 
     /// All endpoints, in the order they were given.
@@ -77,6 +111,44 @@ impl Backend {
     /// The protocol spoken to every endpoint.
     pub fn protocol(&self) -> AppProtocol {
         self.protocol
+    }
+
+    /// The backend's circuit breakers, when its policy has them.
+    pub fn circuit_breaker(&self) -> Option<&CircuitBreaker> {
+        self.state.breaker.as_ref()
+    }
+
+    /// Each endpoint's health (active health checks, outlier ejection), in endpoint order.
+    pub fn endpoint_status(&self) -> Vec<EndpointStatus> {
+        self.state.statuses()
+    }
+
+    /// The shared state requests use.
+    pub(super) fn state(&self) -> &Arc<BackendState> {
+        &self.state
+    }
+
+    /// The client requests to this backend go through: `shared` itself, or the backend's own
+    /// pools derived from it (made once) when the policy changes connection settings.
+    pub(super) fn client(&self, shared: &UpstreamClient) -> UpstreamClient {
+        if self.connection.is_default() {
+            shared.clone()
+        } else {
+            self.client
+                .get_or_init(|| shared.with_options(&self.connection))
+                .clone()
+        }
+    }
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend")
+            .field("endpoints", &self.endpoints)
+            .field("protocol", &self.protocol)
+            .field("circuit_breaker", &self.state.breaker)
+            .field("health_checked", &self.health_check.is_some())
+            .finish_non_exhaustive()
     }
 }
 

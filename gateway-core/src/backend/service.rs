@@ -2,30 +2,38 @@
 
 use http::{
     HeaderValue, StatusCode, Uri, Version,
-    header::HOST,
+    header::{HOST, SET_COOKIE},
     uri::{Authority, PathAndQuery, Scheme},
 };
+use hyper_util::client::legacy::connect::{CaptureConnection, capture_connection};
 use std::{
     convert::Infallible,
     net::SocketAddr,
+    num::NonZeroU32,
     sync::Arc,
     task::{Context, Poll},
 };
+use tokio::time::Instant;
 
 use super::{
-    AppProtocol, Backend, UpstreamClient, UpstreamEndpoint, errors,
+    AppProtocol, Backend, CircuitBreaker, UpstreamClient, UpstreamEndpoint,
+    body::UpstreamBody,
+    client::ConnectionRequests,
+    errors,
     headers::{self, Keep},
+    state::{BackendState, InFlight, Outcome},
     upgrade,
 };
 use crate::{ProxyError, Request, Response, ResponseFlag, body, error::local_response};
 
 pub use crate::service::ResponseFuture;
 
-/// Forwards requests to a [`Backend`]'s endpoints in round-robin order over an
+/// Forwards requests to a [`Backend`]'s endpoints, picked by its load balancer, over an
 /// [`UpstreamClient`]'s pools; see the [module docs](super).
 ///
 /// Never returns `Err`: every failure becomes a local response tagged with its
-/// [`ResponseFlag`], and responses carry the [`UpstreamEndpoint`] that was tried.
+/// [`ResponseFlag`], and responses carry the [`UpstreamEndpoint`] that was tried (and the
+/// backend's [`CircuitBreaker`](super::CircuitBreaker), when it has one).
 #[derive(Clone, Debug)]
 pub struct BackendService {
     client: UpstreamClient,
@@ -33,14 +41,23 @@ pub struct BackendService {
 }
 
 impl BackendService {
-    /// A service sending to `backend` through `client`.
+    /// A service sending to `backend` through `client`'s pools, or through the backend's
+    /// own pools (derived from `client`'s limits once per backend) when its policy changes
+    /// connection settings.
     pub fn new(client: UpstreamClient, backend: Arc<Backend>) -> Self {
+        let client = backend.client(&client);
         Self { client, backend }
     }
 
     /// The backend this service sends to.
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
+    }
+
+    /// The client this service sends through.
+    #[cfg(test)]
+    pub(super) fn client(&self) -> &UpstreamClient {
+        &self.client
     }
 }
 
@@ -54,19 +71,83 @@ impl tower::Service<Request> for BackendService {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let Some((endpoint, authority)) = self.backend.next_with_authority() else {
-            tracing::debug!("backend has no endpoints");
-            return Box::pin(std::future::ready(Ok(
-                ProxyError::NoHealthyUpstream.into_response()
-            )));
+        let state = self.backend.state();
+        let hashed = state.hash(&request);
+        let breaker = state.breaker.clone();
+        let picked = state
+            .pick(hashed.hash)
+            .and_then(|index| Some((index, state.hosts.get(index)?)));
+        let Some((index, host)) = picked else {
+            tracing::debug!("backend has no usable endpoint");
+            let mut response = ProxyError::NoHealthyUpstream.into_response();
+            decorate(&mut response, breaker, Vec::new());
+            return Box::pin(std::future::ready(Ok(response)));
         };
+        let target = Target {
+            endpoint: host.addr,
+            authority: host.authority.clone(),
+            protocol: self.backend.protocol(),
+        };
+        let state = state.clone();
         let client = self.client.clone();
-        if request.version() <= Version::HTTP_11 && headers::is_upgrade_request(request.headers()) {
-            return Box::pin(async move { Ok(upgrade::forward(&client, endpoint, request).await) });
-        }
-        let protocol = self.backend.protocol();
-        Box::pin(async move { Ok(forward(&client, endpoint, authority, protocol, request).await) })
+        Box::pin(async move {
+            let mut response = exchange(&client, state, index, target, request).await;
+            decorate(&mut response, breaker, hashed.set_cookies);
+            Ok(response)
+        })
     }
+}
+
+/// Where a request goes.
+struct Target {
+    endpoint: SocketAddr,
+    /// The endpoint as a URI authority (for the pooled client).
+    authority: Option<Authority>,
+    protocol: AppProtocol,
+}
+
+/// Adds what every response of the backend carries: its circuit breaker (for retry
+/// layers) and the cookies generated for hashing.
+fn decorate(
+    response: &mut Response,
+    breaker: Option<CircuitBreaker>,
+    set_cookies: Vec<HeaderValue>,
+) {
+    if let Some(breaker) = breaker {
+        response.extensions_mut().insert(breaker);
+    }
+    for cookie in set_cookies {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+}
+
+/// Admits the request to endpoint `index` through the circuit breakers, then forwards it.
+async fn exchange(
+    client: &UpstreamClient,
+    state: Arc<BackendState>,
+    index: usize,
+    target: Target,
+    request: Request,
+) -> Response {
+    let Target {
+        endpoint,
+        authority,
+        protocol,
+    } = target;
+    let Ok(in_flight) = BackendState::admit(state, index).await else {
+        tracing::debug!(%endpoint, "circuit breaker refused the request");
+        return local_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ResponseFlag::UpstreamOverflow,
+        );
+    };
+    if request.version() <= Version::HTTP_11 && headers::is_upgrade_request(request.headers()) {
+        return upgrade::forward(client, endpoint, request, in_flight).await;
+    }
+    let Some(authority) = authority else {
+        return ProxyError::NoHealthyUpstream.into_response();
+    };
+    forward(client, endpoint, authority, protocol, request, in_flight).await
 }
 
 /// Sends `request` to `endpoint` on a pooled connection and returns the response or the
@@ -77,6 +158,7 @@ async fn forward(
     authority: Authority,
     protocol: AppProtocol,
     mut request: Request,
+    in_flight: InFlight,
 ) -> Response {
     let keep = Keep {
         upgrade: false,
@@ -85,20 +167,86 @@ async fn forward(
     if let Err(rejected) = prepare(&mut request, endpoint, Some(authority), protocol, keep) {
         return rejected.into_response();
     }
-    let sent = tokio::time::timeout(
-        client.response_header_timeout(),
-        client.send(protocol, request),
-    )
-    .await;
-    let result = match sent {
-        Err(_elapsed) => Err(ProxyError::Timeout),
-        Ok(Err(err)) => Err(errors::from_client(err)),
-        Ok(Ok(response)) => Ok(response),
+    let per_connection = client
+        .max_requests_per_connection()
+        .map(|max| (max, capture_connection(&mut request)));
+    let header_timeout = client.response_header_timeout();
+    let deadline = in_flight
+        .state()
+        .max_stream_duration
+        .map(|duration| Instant::now() + duration);
+    let sent = client.send(protocol, request);
+    let result = match deadline {
+        Some(deadline) if deadline < Instant::now() + header_timeout => {
+            match tokio::time::timeout_at(deadline, sent).await {
+                Ok(result) => result.map_err(errors::from_client),
+                Err(_elapsed) => return stream_duration_reached(endpoint),
+            }
+        }
+        _ => match tokio::time::timeout(header_timeout, sent).await {
+            Ok(result) => result.map_err(errors::from_client),
+            Err(_elapsed) => Err(ProxyError::Timeout),
+        },
     };
     match result {
-        Ok(response) => from_upstream(response, endpoint, Keep::default()),
-        Err(err) => failure(err, endpoint),
+        Ok(response) => {
+            record(&in_flight, response.status());
+            if let Some((max, captured)) = &per_connection {
+                retire_used_up_connection(&response, *max, captured);
+            }
+            from_upstream(
+                response,
+                endpoint,
+                Keep::default(),
+                Some(in_flight),
+                deadline,
+            )
+        }
+        Err(err) => {
+            in_flight
+                .state()
+                .record(in_flight.index(), Outcome::Failure);
+            failure(err, endpoint)
+        }
     }
+}
+
+/// Records a response's status for outlier detection: 5xx is a failure.
+pub(super) fn record(in_flight: &InFlight, status: StatusCode) {
+    let outcome = if status.is_server_error() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    };
+    in_flight.state().record(in_flight.index(), outcome);
+}
+
+/// Stops reusing the response's connection once it has carried `max` requests
+/// (`maxRequestsPerConnection`): it finishes this exchange and closes.
+fn retire_used_up_connection(
+    response: &http::Response<hyper::body::Incoming>,
+    max: NonZeroU32,
+    captured: &CaptureConnection,
+) {
+    let Some(requests) = response.extensions().get::<ConnectionRequests>() else {
+        return;
+    };
+    if requests.increment() >= max.get()
+        && let Some(connected) = captured.connection_metadata().as_ref()
+    {
+        connected.poison();
+    }
+}
+
+/// The answer when `maxStreamDuration` passes before response headers: Envoy's 408.
+fn stream_duration_reached(endpoint: SocketAddr) -> Response {
+    tracing::debug!(%endpoint, "upstream max stream duration reached");
+    let mut response = local_response(
+        StatusCode::REQUEST_TIMEOUT,
+        ResponseFlag::UpstreamRequestTimeout,
+    );
+    response.extensions_mut().insert(UpstreamEndpoint(endpoint));
+    response
 }
 
 /// Rewrites `request` for `endpoint`: keeps the client's host in `Host`, points the URI at
@@ -180,16 +328,20 @@ fn host_of(authority: &Authority) -> &str {
 
 /// Turns an upstream response into the proxy's response: hop-by-hop headers stripped,
 /// version normalised to HTTP/1.1 (the downstream codec picks its own), endpoint recorded.
+/// The body keeps `in_flight` until it ends and is cut off at `deadline`.
 pub(super) fn from_upstream(
     response: http::Response<hyper::body::Incoming>,
     endpoint: SocketAddr,
     keep: Keep,
+    in_flight: Option<InFlight>,
+    deadline: Option<Instant>,
 ) -> Response {
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, keep);
     parts.version = Version::HTTP_11;
     parts.extensions.insert(UpstreamEndpoint(endpoint));
-    http::Response::from_parts(parts, body::boxed(incoming))
+    let body = UpstreamBody::new(incoming, in_flight, deadline);
+    http::Response::from_parts(parts, body::boxed(body))
 }
 
 /// The local response for a failure talking to `endpoint`.

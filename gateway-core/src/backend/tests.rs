@@ -1,4 +1,9 @@
-//! Backend service against real sockets on 127.0.0.1.
+//! Backend service against real sockets on 127.0.0.1, and the backend policies.
+
+mod balancing;
+mod connections;
+mod outlier;
+mod validation;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, Version, header};

@@ -12,16 +12,19 @@ use tokio::net::TcpStream;
 use super::{
     AppProtocol, UpstreamClient, errors,
     headers::Keep,
-    service::{failure, from_upstream, prepare},
+    service::{failure, from_upstream, prepare, record},
+    state::{InFlight, Outcome},
 };
 use crate::{ProxyError, Request, Response, body};
 
 /// Forwards an upgrade request to `endpoint`; on `101` splices the downstream and upstream
-/// connections in a background task and returns the `101` with its upgrade headers.
+/// connections in a background task and returns the `101` with its upgrade headers. The
+/// request stays counted in flight (`in_flight`) for as long as the spliced stream lasts.
 pub(super) async fn forward(
     client: &UpstreamClient,
     endpoint: SocketAddr,
     mut request: Request,
+    in_flight: InFlight,
 ) -> Response {
     // Taken before the request moves on: hyper keeps the downstream connection's pending
     // upgrade in the request extensions.
@@ -35,10 +38,16 @@ pub(super) async fn forward(
     }
     let mut response = match send(client, endpoint, request).await {
         Ok(response) => response,
-        Err(err) => return failure(err, endpoint),
+        Err(err) => {
+            in_flight
+                .state()
+                .record(in_flight.index(), Outcome::Failure);
+            return failure(err, endpoint);
+        }
     };
+    record(&in_flight, response.status());
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return from_upstream(response, endpoint, Keep::default());
+        return from_upstream(response, endpoint, Keep::default(), Some(in_flight), None);
     }
     let upstream = hyper::upgrade::on(&mut response);
     tokio::spawn(async move {
@@ -57,8 +66,9 @@ pub(super) async fn forward(
             }
             Err(err) => tracing::debug!(%endpoint, error = %err, "upgraded connection failed"),
         }
+        drop(in_flight);
     });
-    let mut response = from_upstream(response, endpoint, keep);
+    let mut response = from_upstream(response, endpoint, keep, None, None);
     *response.body_mut() = body::empty();
     response
 }
@@ -77,6 +87,11 @@ async fn send(
         };
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%endpoint, error = %err, "could not set TCP_NODELAY");
+    }
+    if let Some(keepalive) = client.tcp_keepalive()
+        && let Err(err) = socket2::SockRef::from(&stream).set_tcp_keepalive(keepalive)
+    {
+        tracing::debug!(%endpoint, error = %err, "could not set TCP keepalive");
     }
     let exchange = async {
         let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
