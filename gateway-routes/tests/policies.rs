@@ -309,3 +309,89 @@ async fn kgateway_doc_examples_rate_limit_buffer_fault_csrf_transformation() {
     let rewritten = get(addr, "rewritten.example", "/v1/items?x=1").await;
     assert_eq!(rewritten.echo()["path"], "/api/items?x=1");
 }
+
+#[tokio::test]
+async fn a_listener_policy_logs_json_with_response_flags_and_answers_health_checks() {
+    let one = spawn_echo_named("one").await;
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("access.log");
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("one", one)
+        + &route("r", "a.example", "/", "one")
+        + &policy(
+            "rate-limit",
+            "2024-01-01T00:00:00Z",
+            "  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  rateLimit:
+    local:
+      tokenBucket: {maxTokens: 1, tokensPerFill: 1, fillInterval: 100s}",
+        )
+        + &format!(
+            "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: ListenerPolicy
+metadata: {{name: access-logs, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: gw}}]
+  default:
+    httpSettings:
+      healthCheck: {{path: /healthz}}
+      xffNumTrustedHops: 1
+      accessLog:
+      - fileSink:
+          path: {}
+          jsonFormat:
+            method: '%REQ(:METHOD)%'
+            path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%'
+            response_code: '%RESPONSE_CODE%'
+            response_flags: '%RESPONSE_FLAGS%'
+            client: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%'
+            request_id: '%REQ(X-REQUEST-ID)%'
+",
+            log_path.display()
+        );
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+
+    // The health check path is answered by the listener, whatever the host.
+    assert_eq!(
+        get(addr, "any.example", "/healthz").await.status,
+        StatusCode::OK
+    );
+    // The first request passes with a generated request id; the second is rate limited.
+    let first = get(addr, "a.example", "/first").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let id = first.echo()["headers"]["x-request-id"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(
+        get(addr, "a.example", "/second").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Lines are written by a background thread: wait until all three are there.
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect();
+        if lines.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["path"], "/healthz");
+    assert_eq!(lines[1]["path"], "/first");
+    assert_eq!(lines[1]["response_code"], 200);
+    assert_eq!(lines[1]["request_id"], id.as_str());
+    assert_eq!(lines[1]["client"], "127.0.0.1");
+    assert_eq!(lines[2]["response_code"], 429);
+    assert_eq!(lines[2]["response_flags"], "RL");
+}

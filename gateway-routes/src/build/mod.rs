@@ -3,6 +3,7 @@
 //! The binary decides where each Gateway listener binds (the listen map); listeners that
 //! resolve to the same address share a socket and are told apart by `Host` and SNI.
 
+mod listener;
 mod matcher;
 mod router;
 mod stack;
@@ -63,8 +64,26 @@ pub fn build_sockets(
             .copied()
             .filter(|l| l.protocol != ListenerProtocol::Tls)
             .collect();
-        let http = (!http_listeners.is_empty())
-            .then(|| HttpService::new(socket_router(&http_listeners, ctx)));
+        let http = (!http_listeners.is_empty()).then(|| {
+            let router = HttpService::new(socket_router(&http_listeners, ctx));
+            let policies: Vec<_> = http_listeners
+                .iter()
+                .filter_map(|l| l.http_policy.as_ref())
+                .collect();
+            match policies.first() {
+                None => router,
+                Some(policy) => {
+                    if policies.iter().any(|p| !Arc::ptr_eq(p, policy)) {
+                        warnings.push(format!(
+                            "{addr} is shared by listeners with different listener policies; \
+                             {} applies to all of them",
+                            policy.source
+                        ));
+                    }
+                    listener::listener_service(policy, router)
+                }
+            }
+        });
         let tls = if plaintext {
             None
         } else {

@@ -279,7 +279,7 @@ fn compression_layers(config: &CompressionConfig, mut service: HttpService) -> H
 
 /// Wraps `inner` in a stream idle timeout; the watched bodies are boxed back into the
 /// gateway's body type (one allocation per body, only on rules with the policy).
-fn stream_idle(idle: Duration, inner: HttpService) -> HttpService {
+pub(crate) fn stream_idle(idle: Duration, inner: HttpService) -> HttpService {
     let inner = MapRequest::new(inner, |request: http::Request<IdleBody<BoxBody>>| {
         request.map(body::boxed)
     });

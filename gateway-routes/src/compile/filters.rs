@@ -42,14 +42,14 @@ pub(crate) fn convert_filters(
             ))
         };
         let plan = match filter.type_.as_str() {
-            "RequestHeaderModifier" => FilterPlan::RequestHeaderModifier(header_modifier(
+            "RequestHeaderModifier" => FilterPlan::RequestHeaderModifier(header_modifier_config(
                 filter
                     .request_header_modifier
                     .as_ref()
                     .ok_or_else(missing)?,
                 &format!("{field}.requestHeaderModifier"),
             )?),
-            "ResponseHeaderModifier" => FilterPlan::ResponseHeaderModifier(header_modifier(
+            "ResponseHeaderModifier" => FilterPlan::ResponseHeaderModifier(header_modifier_config(
                 filter
                     .response_header_modifier
                     .as_ref()
@@ -201,7 +201,8 @@ pub(crate) fn convert_filters(
     Ok(out)
 }
 
-fn header_modifier(
+/// A Gateway API header filter (also kgateway's `earlyRequestHeaderModifier`) as a config.
+pub(crate) fn header_modifier_config(
     spec: &HttpHeaderFilter,
     field: &str,
 ) -> Result<HeaderModifierConfig, FilterError> {

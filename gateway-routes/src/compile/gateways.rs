@@ -493,6 +493,7 @@ pub(crate) fn listener_plan(
         tls: listener.tls.clone(),
         virtual_hosts: Vec::new(),
         tls_routes: Vec::new(),
+        http_policy: None,
     })
 }
 

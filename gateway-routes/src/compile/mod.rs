@@ -149,6 +149,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         &snapshot.kgateway,
     );
 
+    let listener_policies = policy::ListenerPolicies::new(&snapshot.kgateway, &snapshot.gateways);
     let mut traffic_policies = policy::TrafficPolicies::new(
         &snapshot.kgateway,
         &snapshot.gateways,
@@ -257,6 +258,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     }
 
     statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
+    statuses.extend(listener_policies.statuses(options, &mut diagnostics));
     statuses.extend(policy::unserved_kinds(
         &snapshot.kgateway,
         options,
@@ -348,6 +350,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             .filter(|(_, l)| l.usable)
             .filter_map(|(i, l)| {
                 let mut listener = listener_plan(state, l)?;
+                listener.http_policy =
+                    listener_policies.for_port((state.namespace, state.name), l.port);
                 listener.virtual_hosts = virtual_hosts(&http_attached[g][i]);
                 let mut tls = std::mem::take(&mut tls_attached[g][i]);
                 tls.sort_by(|a, b| {

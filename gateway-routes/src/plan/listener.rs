@@ -47,6 +47,9 @@ pub struct ListenerPlan {
     pub virtual_hosts: Vec<VirtualHost>,
     /// TLS routes (TLS listeners), in precedence order.
     pub tls_routes: Vec<TlsRoutePlan>,
+    /// HTTP settings from a kgateway ListenerPolicy or HTTPListenerPolicy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_policy: Option<Arc<super::ListenerHttpPlan>>,
 }
 
 /// A certificate a listener serves.

@@ -8,11 +8,13 @@
 mod backend;
 mod http;
 mod listener;
+mod listener_policy;
 mod policy;
 
 pub use self::http::*;
 pub use backend::*;
 pub use listener::*;
+pub use listener_policy::*;
 pub use policy::*;
 
 use serde::Serialize;

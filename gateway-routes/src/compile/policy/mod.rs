@@ -15,6 +15,7 @@
 //! to other policies) or `Overridden` (all of them lost to more specific ones).
 
 mod decode;
+mod listener;
 mod status;
 mod targets;
 mod traffic;
@@ -24,6 +25,7 @@ use std::{
     sync::Arc,
 };
 
+pub(crate) use listener::ListenerPolicies;
 pub(crate) use status::unserved_kinds;
 use targets::{Level, TargetKind, labels_match};
 use traffic::{CompiledTrafficPolicy, compile_traffic_policy};

@@ -203,10 +203,7 @@ pub(crate) fn unserved_kinds(
         .filter(|r| {
             matches!(
                 r.kind,
-                KgatewayKind::HttpListenerPolicy
-                    | KgatewayKind::ListenerPolicy
-                    | KgatewayKind::BackendConfigPolicy
-                    | KgatewayKind::Backend
+                KgatewayKind::BackendConfigPolicy | KgatewayKind::Backend
             )
         })
         .map(|resource| {

@@ -413,18 +413,150 @@ fn kinds_not_served_yet_say_so() {
     let yaml = base()
         + "---
 apiVersion: gateway.kgateway.dev/v1alpha1
-kind: ListenerPolicy
+kind: Backend
 metadata: {name: lp, namespace: default}
 spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  type: Static
 ";
     let compiled = compile_yaml(&yaml);
-    let StatusBody::Policy(status) = &status_of(&compiled, "ListenerPolicy", "lp").status else {
+    let StatusBody::Policy(status) = &status_of(&compiled, "Backend", "lp").status else {
         panic!()
     };
     assert_eq!(status.ancestors[0].conditions[0].reason, "Unsupported");
     assert_eq!(
         compiled.diagnostics[0].to_string(),
-        "ListenerPolicy default/lp: ListenerPolicy is not served by this gateway yet; the resource has no effect (Unsupported)"
+        "Backend default/lp: Backend is not served by this gateway yet; the resource has no effect (Unsupported)"
     );
+}
+
+fn listener_policy(kind: &str, name: &str, created: &str, spec: &str) -> String {
+    format!(
+        "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: {kind}
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{created}'}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: gw}}]
+{spec}
+"
+    )
+}
+
+fn listener_plan<'a>(compiled: &'a Compiled, name: &str) -> &'a crate::plan::ListenerPlan {
+    compiled.plan.gateways[0]
+        .listeners
+        .iter()
+        .find(|l| l.resource.section.as_deref() == Some(name))
+        .unwrap()
+}
+
+#[test]
+fn listener_policies_set_http_settings_per_port_and_the_older_wins() {
+    let yaml = base()
+        + &listener_policy(
+            "ListenerPolicy",
+            "lp",
+            "2024-01-01T00:00:00Z",
+            "  default:
+    httpSettings:
+      healthCheck: {path: /healthz}
+      xffNumTrustedHops: 1
+  perPort:
+  - port: 8080
+    listener:
+      httpSettings:
+        streamIdleTimeout: 30s",
+        )
+        + &listener_policy(
+            "HTTPListenerPolicy",
+            "older-but-http",
+            "2023-01-01T00:00:00Z",
+            "  healthCheck: {path: /other}",
+        );
+    let compiled = compile_yaml(&yaml);
+    let http = listener_plan(&compiled, "http")
+        .http_policy
+        .as_ref()
+        .unwrap();
+    assert_eq!(http.source, "ListenerPolicy default/lp");
+    assert!(http.health_check.is_some());
+    assert_eq!(http.stream_idle_timeout, None);
+    // perPort replaces the default whole on 8080.
+    let admin = listener_plan(&compiled, "admin")
+        .http_policy
+        .as_ref()
+        .unwrap();
+    assert!(admin.health_check.is_none());
+    assert_eq!(admin.stream_idle_timeout, Some(Duration::from_secs(30)));
+    // A ListenerPolicy outranks an HTTPListenerPolicy on the same Gateway.
+    assert_eq!(
+        reasons_of(&compiled, "HTTPListenerPolicy", "older-but-http"),
+        [
+            cond("Accepted", "False", "Conflicted"),
+            cond("Attached", "False", "Overridden")
+        ]
+    );
+    assert_eq!(
+        reasons_of(&compiled, "ListenerPolicy", "lp"),
+        [
+            cond("Accepted", "True", "Valid"),
+            cond("Attached", "True", "Attached")
+        ]
+    );
+}
+
+#[test]
+fn listener_policy_fields_we_do_not_serve_are_invalid() {
+    let yaml = base()
+        + &listener_policy(
+            "ListenerPolicy",
+            "lp",
+            "2024-01-01T00:00:00Z",
+            "  default:
+    perConnectionBufferLimitBytes: 1024
+    httpSettings:
+      accessLog:
+      - fileSink: {path: /dev/stdout, stringFormat: '%NOPE%'}",
+        );
+    let compiled = compile_yaml(&yaml);
+    let StatusBody::Policy(status) = &status_of(&compiled, "ListenerPolicy", "lp").status else {
+        panic!()
+    };
+    let condition = &status.ancestors[0].conditions[0];
+    assert_eq!(condition.reason, "Invalid");
+    assert_eq!(
+        condition.message,
+        "spec.default.perConnectionBufferLimitBytes: not supported by this gateway"
+    );
+    assert!(listener_plan(&compiled, "http").http_policy.is_none());
+
+    let yaml = base()
+        + &listener_policy(
+            "HTTPListenerPolicy",
+            "hlp",
+            "2024-01-01T00:00:00Z",
+            "  accessLog:
+  - fileSink: {path: /dev/stdout, stringFormat: '%NOPE%'}",
+        );
+    let compiled = compile_yaml(&yaml);
+    let StatusBody::Policy(status) = &status_of(&compiled, "HTTPListenerPolicy", "hlp").status
+    else {
+        panic!()
+    };
+    let message = &status.ancestors[0].conditions[0].message;
+    assert!(
+        message.starts_with("spec.accessLog[0].fileSink.stringFormat"),
+        "{message}"
+    );
+}
+
+fn reasons_of(compiled: &Compiled, kind: &str, name: &str) -> Vec<(String, String, String)> {
+    let StatusBody::Policy(status) = &status_of(compiled, kind, name).status else {
+        panic!("not a policy status")
+    };
+    status.ancestors[0]
+        .conditions
+        .iter()
+        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .collect()
 }

@@ -1,0 +1,474 @@
+//! kgateway `ListenerPolicy` and its predecessor `HTTPListenerPolicy`: HTTP settings of a
+//! Gateway's listeners.
+//!
+//! Both attach to Gateways only (`targetRefs`, `targetSelectors`). A ListenerPolicy's
+//! `perPort[].listener` replaces its `default` for that port, whole. When several policies
+//! cover one Gateway, ListenerPolicies rank before HTTPListenerPolicies and, within a kind,
+//! the older one wins; the others are `Conflicted` on that Gateway. Fields we do not serve
+//! make the policy `Invalid`, naming them.
+
+use gateway_filters::{
+    access_log::{self, AccessLogSpec},
+    client_addr::ClientAddrSpec,
+    health_check::HealthCheckSpec,
+    request_id::RequestIdSpec,
+    spec::GoDuration,
+};
+use serde::Deserialize;
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use super::{decode::decode_spec, targets::labels_match};
+use crate::{
+    api::{GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind, KgatewayResource},
+    compile::filters::header_modifier_config,
+    plan::ListenerHttpPlan,
+};
+
+/// `LocalPolicyTargetReference`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetRef {
+    group: String,
+    kind: String,
+    name: String,
+}
+
+/// `LocalPolicyTargetSelector`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetSelector {
+    group: String,
+    kind: String,
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
+}
+
+/// The attachment fields both kinds share.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Targets {
+    #[serde(default)]
+    target_refs: Vec<TargetRef>,
+    #[serde(default)]
+    target_selectors: Vec<TargetSelector>,
+}
+
+/// `ListenerPolicy.spec` without its targets.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListenerPolicyBody {
+    default: Option<ListenerConfigSpec>,
+    #[serde(default)]
+    per_port: Vec<PortConfigSpec>,
+}
+
+/// `ListenerPortConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PortConfigSpec {
+    port: u16,
+    listener: ListenerConfigSpec,
+}
+
+/// `ListenerConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListenerConfigSpec {
+    http_settings: Option<HttpSettingsSpec>,
+}
+
+/// `HTTPSettings` (also the body of an HTTPListenerPolicy spec).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpSettingsSpec {
+    #[serde(default)]
+    access_log: Vec<AccessLogSpec>,
+    use_remote_address: Option<bool>,
+    xff_num_trusted_hops: Option<i32>,
+    #[serde(rename = "xffTrustedCIDRs")]
+    xff_trusted_cidrs: Option<Vec<String>>,
+    #[serde(rename = "skipXFFAppend")]
+    skip_xff_append: Option<bool>,
+    generate_request_id: Option<bool>,
+    preserve_external_request_id: Option<bool>,
+    health_check: Option<HealthCheckSpec>,
+    early_request_header_modifier: Option<HttpHeaderFilter>,
+    stream_idle_timeout: Option<GoDuration>,
+}
+
+/// One listener policy, decoded.
+#[derive(Debug)]
+struct Entry<'a> {
+    resource: &'a KgatewayResource,
+    /// `Ok(default, per port)` or why it is invalid.
+    compiled: Result<CompiledListener, String>,
+    /// Gateways it targets (`namespace`, `name`).
+    gateways: BTreeSet<(String, String)>,
+    /// Targets that do not exist.
+    missing: Vec<String>,
+}
+
+/// Every listener policy, by Gateway.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerPolicies<'a> {
+    entries: Vec<Entry<'a>>,
+    /// Gateway → policies in rank order.
+    by_gateway: HashMap<(String, String), Vec<usize>>,
+}
+
+impl<'a> ListenerPolicies<'a> {
+    /// Decodes every ListenerPolicy and HTTPListenerPolicy and resolves its targets.
+    pub(crate) fn new(resources: &'a [KgatewayResource], gateways: &'a [Gateway]) -> Self {
+        let mut entries: Vec<Entry<'a>> = resources
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    KgatewayKind::ListenerPolicy | KgatewayKind::HttpListenerPolicy
+                )
+            })
+            .map(|resource| {
+                let source = resource.display_name();
+                let compiled = match resource.kind {
+                    KgatewayKind::ListenerPolicy => {
+                        compile_listener_policy(&resource.spec, &source)
+                    }
+                    _ => compile_http_listener_policy(&resource.spec, &source),
+                };
+                Entry {
+                    resource,
+                    compiled,
+                    gateways: BTreeSet::new(),
+                    missing: Vec::new(),
+                }
+            })
+            .collect();
+        entries.sort_by_cached_key(|e| {
+            (
+                e.resource.kind != KgatewayKind::ListenerPolicy,
+                super::super::route_order(&e.resource.metadata),
+            )
+        });
+        let mut index = Self::default();
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let namespace = entry
+                .resource
+                .metadata
+                .namespace
+                .as_deref()
+                .unwrap_or_default();
+            let targets: Targets =
+                serde_json::from_value(entry.resource.spec.clone()).unwrap_or_default();
+            for target in &targets.target_refs {
+                let exists = target.group == GATEWAY_GROUP
+                    && target.kind == "Gateway"
+                    && gateways.iter().any(|g| {
+                        g.metadata.namespace.as_deref() == Some(namespace)
+                            && g.metadata.name.as_deref() == Some(target.name.as_str())
+                    });
+                if exists {
+                    entry
+                        .gateways
+                        .insert((namespace.to_owned(), target.name.clone()));
+                } else {
+                    entry.missing.push(format!(
+                        "{}/{} {namespace}/{} not found (listener policies attach to Gateways)",
+                        target.group, target.kind, target.name
+                    ));
+                }
+            }
+            for selector in &targets.target_selectors {
+                let before = entry.gateways.len();
+                if selector.group == GATEWAY_GROUP && selector.kind == "Gateway" {
+                    for g in gateways {
+                        if g.metadata.namespace.as_deref() == Some(namespace)
+                            && labels_match(&selector.match_labels, g.metadata.labels.as_ref())
+                            && let Some(name) = g.metadata.name.clone()
+                        {
+                            entry.gateways.insert((namespace.to_owned(), name));
+                        }
+                    }
+                }
+                if entry.gateways.len() == before {
+                    entry.missing.push(format!(
+                        "no Gateway in namespace {namespace} matches targetSelectors labels {:?}",
+                        selector.match_labels
+                    ));
+                }
+            }
+            if entry.compiled.is_ok() {
+                for gateway in &entry.gateways {
+                    index.by_gateway.entry(gateway.clone()).or_default().push(i);
+                }
+            }
+        }
+        index.entries = entries;
+        index
+    }
+
+    /// The HTTP settings of a Gateway's listeners on `port`: the highest-ranked policy's
+    /// per-port settings, else its default.
+    pub(crate) fn for_port(
+        &self,
+        gateway: (&str, &str),
+        port: u16,
+    ) -> Option<Arc<ListenerHttpPlan>> {
+        let ranked = self
+            .by_gateway
+            .get(&(gateway.0.to_owned(), gateway.1.to_owned()))?;
+        let Ok((default, per_port)) = &self.entries[*ranked.first()?].compiled else {
+            return None;
+        };
+        match per_port.get(&port) {
+            Some(replacement) => replacement.clone(),
+            None => default.clone(),
+        }
+    }
+
+    /// The status of every listener policy; problems also go to `diagnostics`.
+    pub(crate) fn statuses(
+        &self,
+        options: &crate::compile::CompileOptions,
+        diagnostics: &mut crate::compile::Diagnostics,
+    ) -> Vec<crate::compile::ObjectStatus> {
+        use crate::{
+            api::{KGATEWAY_GROUP, ParentReference},
+            compile::{
+                ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
+                status::{Conditions, generation},
+            },
+        };
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let resource = entry.resource.display_name();
+                let c = Conditions {
+                    generation: generation(&entry.resource.metadata),
+                    time: &options.transition_time,
+                };
+                for missing in &entry.missing {
+                    diagnostics.push(
+                        &resource,
+                        format!("spec.targetRefs: {missing} (TargetNotFound)"),
+                    );
+                }
+                let gateway_ref = |(ns, name): &(String, String)| ParentReference {
+                    group: Some(GATEWAY_GROUP.to_owned()),
+                    kind: Some("Gateway".to_owned()),
+                    namespace: Some(ns.clone()),
+                    name: name.clone(),
+                    section_name: None,
+                    port: None,
+                };
+                let self_ref = || ParentReference {
+                    group: Some(KGATEWAY_GROUP.to_owned()),
+                    kind: Some(entry.resource.kind.as_str().to_owned()),
+                    namespace: entry.resource.metadata.namespace.clone(),
+                    name: entry.resource.metadata.name.clone().unwrap_or_default(),
+                    section_name: None,
+                    port: None,
+                };
+                let ancestors: Vec<(ParentReference, Vec<crate::api::Condition>)> = match &entry
+                    .compiled
+                {
+                    Err(message) => {
+                        diagnostics.push(&resource, format!("{message} (Invalid)"));
+                        let conditions =
+                            vec![c.make("Accepted", false, "Invalid", message.clone())];
+                        if entry.gateways.is_empty() {
+                            vec![(self_ref(), conditions)]
+                        } else {
+                            entry
+                                .gateways
+                                .iter()
+                                .map(|g| (gateway_ref(g), conditions.clone()))
+                                .collect()
+                        }
+                    }
+                    Ok(_) if entry.gateways.is_empty() => {
+                        let message = if entry.missing.is_empty() {
+                            "the policy has no targetRefs or targetSelectors".to_owned()
+                        } else {
+                            entry.missing.join("; ")
+                        };
+                        vec![(
+                            self_ref(),
+                            vec![c.make("Accepted", false, "TargetNotFound", message)],
+                        )]
+                    }
+                    Ok(_) => entry
+                        .gateways
+                        .iter()
+                        .map(|g| {
+                            let winner = self.by_gateway.get(g).and_then(|r| r.first());
+                            let conditions = match winner {
+                                Some(w) if *w != i => {
+                                    let message = format!(
+                                        "{} already sets the listener settings of Gateway {}/{}",
+                                        self.entries[*w].resource.display_name(),
+                                        g.0,
+                                        g.1
+                                    );
+                                    diagnostics.push(&resource, format!("{message} (Conflicted)"));
+                                    vec![
+                                        c.make("Accepted", false, "Conflicted", message.clone()),
+                                        c.make("Attached", false, "Overridden", message),
+                                    ]
+                                }
+                                _ => vec![
+                                    c.make("Accepted", true, "Valid", entry.missing.join("; ")),
+                                    c.make("Attached", true, "Attached", ""),
+                                ],
+                            };
+                            (gateway_ref(g), conditions)
+                        })
+                        .collect(),
+                };
+                ObjectStatus {
+                    api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
+                    kind: entry.resource.kind.as_str().to_owned(),
+                    namespace: entry
+                        .resource
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_default(),
+                    name: entry.resource.metadata.name.clone().unwrap_or_default(),
+                    status: StatusBody::Policy(PolicyStatus {
+                        ancestors: ancestors
+                            .into_iter()
+                            .map(|(ancestor_ref, conditions)| PolicyAncestorStatus {
+                                ancestor_ref,
+                                controller_name: options.controller_name.clone(),
+                                conditions,
+                            })
+                            .collect(),
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A listener policy's default settings and its per-port replacements.
+type CompiledListener = (
+    Option<Arc<ListenerHttpPlan>>,
+    BTreeMap<u16, Option<Arc<ListenerHttpPlan>>>,
+);
+
+/// Removes the attachment fields so the rest decodes strictly.
+fn without_targets(spec: &serde_json::Value) -> serde_json::Value {
+    let mut spec = spec.clone();
+    if let Some(fields) = spec.as_object_mut() {
+        fields.remove("targetRefs");
+        fields.remove("targetSelectors");
+    }
+    spec
+}
+
+fn compile_listener_policy(
+    spec: &serde_json::Value,
+    source: &str,
+) -> Result<CompiledListener, String> {
+    let body: ListenerPolicyBody = decode_spec(&without_targets(spec))?;
+    let settings = |config: &ListenerConfigSpec, field: &str| {
+        config
+            .http_settings
+            .as_ref()
+            .map(|s| http_settings(s, &format!("{field}.httpSettings"), source).map(Arc::new))
+            .transpose()
+    };
+    let default = body
+        .default
+        .as_ref()
+        .map(|d| settings(d, "spec.default"))
+        .transpose()?
+        .flatten();
+    let mut per_port = BTreeMap::new();
+    for (i, port) in body.per_port.iter().enumerate() {
+        let field = format!("spec.perPort[{i}]");
+        if port.port == 0 {
+            return Err(format!("{field}.port: must be between 1 and 65535"));
+        }
+        // A per-port entry replaces the default whole, even when it sets nothing.
+        let plan = settings(&port.listener, &format!("{field}.listener"))?;
+        if per_port.insert(port.port, plan).is_some() {
+            return Err(format!("{field}.port: {} is listed twice", port.port));
+        }
+    }
+    Ok((default, per_port))
+}
+
+fn compile_http_listener_policy(
+    spec: &serde_json::Value,
+    source: &str,
+) -> Result<CompiledListener, String> {
+    let settings: HttpSettingsSpec = decode_spec(&without_targets(spec))?;
+    Ok((
+        Some(Arc::new(http_settings(&settings, "spec", source)?)),
+        BTreeMap::new(),
+    ))
+}
+
+fn http_settings(
+    spec: &HttpSettingsSpec,
+    field: &str,
+    source: &str,
+) -> Result<ListenerHttpPlan, String> {
+    let within = |name: &str| {
+        let path = if name.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{field}.{name}")
+        };
+        move |e: gateway_filters::spec::FieldError| e.within(&path).to_string()
+    };
+    let access_log = if spec.access_log.is_empty() {
+        None
+    } else {
+        Some(access_log::compile(&spec.access_log).map_err(within("accessLog"))?)
+    };
+    let client_addr = ClientAddrSpec {
+        use_remote_address: spec.use_remote_address,
+        xff_num_trusted_hops: spec.xff_num_trusted_hops,
+        xff_trusted_cidrs: spec.xff_trusted_cidrs.clone(),
+        skip_xff_append: spec.skip_xff_append,
+    }
+    .compile()
+    .map_err(within(""))?;
+    let request_id = RequestIdSpec {
+        generate_request_id: spec.generate_request_id,
+        preserve_external_request_id: spec.preserve_external_request_id,
+    }
+    .compile()
+    .map_err(within(""))?;
+    let health_check = spec
+        .health_check
+        .as_ref()
+        .map(|h| h.compile().map_err(within("healthCheck")))
+        .transpose()?;
+    let early_request_header_modifier = spec
+        .early_request_header_modifier
+        .as_ref()
+        .map(|m| {
+            header_modifier_config(m, &format!("{field}.earlyRequestHeaderModifier"))
+                .map_err(|e| e.0)
+        })
+        .transpose()?;
+    Ok(ListenerHttpPlan {
+        source: source.to_owned(),
+        access_log,
+        client_addr,
+        request_id,
+        health_check,
+        early_request_header_modifier,
+        stream_idle_timeout: spec
+            .stream_idle_timeout
+            .map(|d| d.0)
+            .filter(|d| !d.is_zero()),
+    })
+}
