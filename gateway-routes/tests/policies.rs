@@ -395,3 +395,107 @@ spec:
     assert_eq!(lines[2]["response_code"], 429);
     assert_eq!(lines[2]["response_flags"], "RL");
 }
+
+/// A second EndpointSlice for Service `name`, adding `backend` as another endpoint.
+fn extra_endpoint(name: &str, backend: SocketAddr) -> String {
+    format!(
+        "---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}-2
+  namespace: default
+  labels: {{kubernetes.io/service-name: {name}}}
+addressType: IPv4
+ports: [{{name: http, port: {}}}]
+endpoints:
+- addresses: [\"{}\"]
+",
+        backend.port(),
+        backend.ip()
+    )
+}
+
+#[tokio::test]
+async fn a_backend_config_policy_hashes_a_header_onto_one_endpoint() {
+    let (one, two) = (spawn_echo_named("one").await, spawn_echo_named("two").await);
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("pool", one)
+        + &extra_endpoint("pool", two)
+        + &route("r", "a.example", "/", "pool")
+        + "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: BackendConfigPolicy
+metadata: {name: sticky, namespace: default}
+spec:
+  targetRefs: [{group: '', kind: Service, name: pool}]
+  loadBalancer:
+    ringHash:
+      hashPolicies: [{header: {name: x-user}}]
+";
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+    let mut seen = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for user in 0..16 {
+        for _ in 0..4 {
+            let answer = send(
+                addr,
+                "GET",
+                "a.example",
+                "/",
+                &[("x-user", &format!("user-{user}"))],
+                "",
+            )
+            .await;
+            let echo: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+            seen.entry(format!("user-{user}"))
+                .or_default()
+                .insert(echo["name"].as_str().unwrap().to_owned());
+        }
+    }
+    // Every user sticks to one endpoint, and the users spread over both.
+    assert!(seen.values().all(|names| names.len() == 1), "{seen:?}");
+    let used: std::collections::BTreeSet<_> = seen.values().flatten().collect();
+    assert_eq!(used.len(), 2, "{seen:?}");
+}
+
+#[tokio::test]
+async fn backend_config_policy_status_names_missing_and_conflicting_targets() {
+    let one = spawn_echo_named("one").await;
+    let policy = |name: &str, created: &str, target: &str| {
+        format!(
+            "---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: BackendConfigPolicy
+metadata: {{name: {name}, namespace: default, creationTimestamp: '{created}'}}
+spec:
+  targetRefs: [{{group: '', kind: Service, name: {target}}}]
+  connectTimeout: 2s
+"
+        )
+    };
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("one", one)
+        + &route("r", "a.example", "/", "one")
+        + &policy("older", "2024-01-01T00:00:00Z", "one")
+        + &policy("newer", "2024-02-01T00:00:00Z", "one")
+        + &policy("ghost", "2024-01-01T00:00:00Z", "nope");
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    let diagnostics: Vec<String> = applied
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        diagnostics,
+        [
+            "BackendConfigPolicy default/ghost: spec.targetRefs: Service default/nope not found (TargetNotFound)",
+            "BackendConfigPolicy default/newer: BackendConfigPolicy default/older already configures Service default/one (Conflicted)",
+        ]
+    );
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+    assert_eq!(get(addr, "a.example", "/").await.status, StatusCode::OK);
+}

@@ -1,6 +1,8 @@
 //! The retry loop.
 
-use gateway_core::{Request, Response, ResponseFlag};
+use gateway_core::{
+    Request, Response, ResponseFlag, backend::CircuitBreaker, metrics::PolicyCounter,
+};
 use std::{
     future::Future,
     pin::Pin,
@@ -19,6 +21,7 @@ use crate::head::{copy_head, is_upgrade};
 #[derive(Clone, Debug)]
 pub struct RetryLayer {
     config: Arc<RetryConfig>,
+    retries: PolicyCounter,
 }
 
 impl RetryLayer {
@@ -26,7 +29,15 @@ impl RetryLayer {
     pub fn new(config: RetryConfig) -> Self {
         Self {
             config: Arc::new(config),
+            retries: PolicyCounter::default(),
         }
+    }
+
+    /// Counts every retry in `retries` (a route's `gateway_retries_total` series).
+    #[must_use]
+    pub fn with_counter(mut self, retries: PolicyCounter) -> Self {
+        self.retries = retries;
+        self
     }
 }
 
@@ -37,6 +48,7 @@ impl<S> Layer<S> for RetryLayer {
         RetryService {
             inner,
             config: self.config.clone(),
+            retries: self.retries.clone(),
         }
     }
 }
@@ -46,6 +58,7 @@ impl<S> Layer<S> for RetryLayer {
 pub struct RetryService<S> {
     inner: S,
     config: Arc<RetryConfig>,
+    retries: PolicyCounter,
 }
 
 /// Response future of [`RetryService`].
@@ -72,13 +85,19 @@ where
         // readiness of their own clone.
         let fresh = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, fresh);
-        Box::pin(run(ready, self.config.clone(), request))
+        Box::pin(run(
+            ready,
+            self.config.clone(),
+            self.retries.clone(),
+            request,
+        ))
     }
 }
 
 async fn run<S, F, E>(
     mut inner: S,
     config: Arc<RetryConfig>,
+    counter: PolicyCounter,
     request: Request,
 ) -> Result<Response, E>
 where
@@ -103,7 +122,20 @@ where
             exhausted(&mut response);
             break;
         }
+        // A backend with circuit breakers bounds concurrent retries (`maxRetries`): past
+        // it, the failed try stands, as Envoy's retry overflow does.
+        let permit = match response.extensions().get::<CircuitBreaker>() {
+            None => None,
+            Some(breaker) => match breaker.try_acquire_retry() {
+                Some(permit) => Some(permit),
+                None => {
+                    tracing::debug!("retry budget of the backend exhausted; not retrying");
+                    break;
+                }
+            },
+        };
         retries += 1;
+        counter.inc();
         tracing::debug!(
             retry = retries,
             status = response.status().as_u16(),
@@ -116,6 +148,7 @@ where
             .await?
             .call(copy_head(&parts, replay.body()))
             .await?;
+        drop(permit);
     }
     Ok(response)
 }

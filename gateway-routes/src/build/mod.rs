@@ -118,8 +118,8 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
             .rules
             .iter()
             .map(|rule| {
-                let service = stack::rule_service(rule, ctx);
-                ctx.measure_rule(&listener.resource, &rule.resource, service)
+                let metrics = ctx.route_metrics(&listener.resource, &rule.resource);
+                stack::rule_service(rule, metrics.as_ref(), ctx)
             })
             .collect();
         let slots = vhost

@@ -27,7 +27,7 @@ use gateway_core::{
     body,
     error::local_response,
     extensions::ResourceRef,
-    metrics::{BackendLabels, Metrics, MetricsLayer, RouteLabels},
+    metrics::{BackendLabels, Metrics, MetricsLayer, RouteLabels, RouteMetrics},
 };
 use gateway_filters::{
     buffer::BufferLayer,
@@ -89,20 +89,14 @@ impl BuildContext {
         self
     }
 
-    /// Wraps a rule's stack in its request metrics.
-    pub(crate) fn measure_rule(
+    /// The metric handles of one rule on one listener, when metrics are on.
+    pub(crate) fn route_metrics(
         &self,
         listener: &ResourceRef,
         rule: &ResourceRef,
-        service: HttpService,
-    ) -> HttpService {
-        match &self.metrics {
-            None => service,
-            Some(metrics) => {
-                let handles = metrics.route(&RouteLabels::from_refs(listener, Some(rule)));
-                HttpService::new(MetricsLayer::new(&handles).layer(service))
-            }
-        }
+    ) -> Option<RouteMetrics> {
+        let metrics = self.metrics.as_ref()?;
+        Some(metrics.route(&RouteLabels::from_refs(listener, Some(rule))))
     }
 
     /// The shared limiter of a policy's `rateLimit`; `None` when it only disables one.
@@ -132,7 +126,15 @@ impl BuildContext {
                 if let Some(service) = self.backends.get(resolved) {
                     return service.clone();
                 }
-                let backend = Backend::new(resolved.endpoints.clone(), protocol(resolved));
+                let backend = match (&resolved.policy, tokio::runtime::Handle::try_current()) {
+                    (Some(policy), Ok(runtime)) => Backend::with_policy(
+                        resolved.endpoints.clone(),
+                        protocol(resolved),
+                        policy,
+                        &runtime,
+                    ),
+                    _ => Backend::new(resolved.endpoints.clone(), protocol(resolved)),
+                };
                 let mut service =
                     HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
                 if let Some(metrics) = &self.metrics {
@@ -168,7 +170,11 @@ pub(crate) fn answer(status: StatusCode, flag: ResponseFlag) -> HttpService {
 }
 
 /// Builds the stack of one rule.
-pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpService {
+pub(crate) fn rule_service(
+    rule: &RulePlan,
+    metrics: Option<&RouteMetrics>,
+    ctx: &mut BuildContext,
+) -> HttpService {
     let policy = rule.policy.as_deref();
     let policy_retry = policy.and_then(|p| p.retry.as_deref());
     // 6 and 7: backends, each with its own filters and per-try timeout.
@@ -193,7 +199,11 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
     };
     // 5: retries wrap the backend choice so each try may land on another backend.
     if let Some(retry) = rule.retry.as_ref().or(policy_retry.map(|r| &r.config)) {
-        service = HttpService::new(RetryLayer::new(retry.clone()).layer(service));
+        let mut layer = RetryLayer::new(retry.clone());
+        if let Some(metrics) = metrics {
+            layer = layer.with_counter(metrics.retries().clone());
+        }
+        service = HttpService::new(layer.layer(service));
     }
     // 4: the rule's filters, first filter outermost.
     service = filters(&rule.filters, service, ctx);
@@ -260,6 +270,10 @@ pub(crate) fn rule_service(rule: &RulePlan, ctx: &mut BuildContext) -> HttpServi
         .or(policy.and_then(|p| p.cors.as_deref()));
     if let Some(cors) = cors {
         service = HttpService::new(CorsLayer::new(cors.clone()).layer(service));
+    }
+    // Outermost: the rule's request metrics, so every answer below is counted.
+    if let Some(metrics) = metrics {
+        service = HttpService::new(MetricsLayer::new(metrics).layer(service));
     }
     service
 }

@@ -142,11 +142,13 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .iter()
         .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()?)))
         .collect();
+    let backend_policies = policy::BackendPolicies::new(&snapshot.kgateway, &snapshot.services);
     let backends = BackendIndex::new(
         &snapshot.services,
         &snapshot.endpoint_slices,
         &snapshot.reference_grants,
         &snapshot.kgateway,
+        &backend_policies,
     );
 
     let listener_policies = policy::ListenerPolicies::new(&snapshot.kgateway, &snapshot.gateways);
@@ -259,6 +261,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
 
     statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
     statuses.extend(listener_policies.statuses(options, &mut diagnostics));
+    statuses.extend(backend_policies.statuses(options, &mut diagnostics));
     statuses.extend(policy::unserved_kinds(
         &snapshot.kgateway,
         options,

@@ -3,6 +3,8 @@
 
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::direct_response::{DirectResponseConfig, DirectResponseSpec};
+
+use super::policy::BackendPolicies;
 use k8s_openapi::api::core::v1::ServicePort;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
@@ -76,6 +78,8 @@ pub(crate) struct BackendIndex<'a> {
     grants: &'a [ReferenceGrant],
     /// kgateway DirectResponses, which HTTPRoute `ExtensionRef` filters name.
     direct_responses: HashMap<(&'a str, &'a str), &'a KgatewayResource>,
+    /// kgateway BackendConfigPolicies, by the Service port they configure.
+    policies: &'a BackendPolicies<'a>,
 }
 
 impl<'a> BackendIndex<'a> {
@@ -85,6 +89,7 @@ impl<'a> BackendIndex<'a> {
         slices: &'a [EndpointSlice],
         grants: &'a [ReferenceGrant],
         kgateway: &'a [KgatewayResource],
+        policies: &'a BackendPolicies<'a>,
     ) -> Self {
         let direct_responses = kgateway
             .iter()
@@ -131,6 +136,7 @@ impl<'a> BackendIndex<'a> {
             slices: by_service,
             grants,
             direct_responses,
+            policies,
         }
     }
 
@@ -208,11 +214,18 @@ impl<'a> BackendIndex<'a> {
             message,
         })?;
         let endpoints = self.endpoints(namespace, &backend.name, service_port);
+        let policy = if self.policies.is_empty() {
+            None
+        } else {
+            self.policies
+                .for_port(namespace, &backend.name, service_port.name.as_deref())
+        };
         Ok(Arc::new(ResolvedBackend {
             resource: ResourceRef::new("", "Service", namespace, &backend.name)
                 .with_section(port.to_string()),
             endpoints,
             protocol,
+            policy,
         }))
     }
 

@@ -25,6 +25,9 @@ pub struct ResolvedBackend {
     pub endpoints: Arc<[SocketAddr]>,
     /// Protocol to speak.
     pub protocol: AppProtocol,
+    /// Connection, load-balancing and health settings from a kgateway BackendConfigPolicy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Arc<gateway_core::backend::BackendPolicy>>,
 }
 
 /// Where a backendRef leads.

@@ -14,6 +14,8 @@
 //! the same target); `Attached` tells whether it is `Attached`, `Merged` (some fields lost
 //! to other policies) or `Overridden` (all of them lost to more specific ones).
 
+mod backend;
+mod backend_config;
 mod decode;
 mod listener;
 mod status;
@@ -25,6 +27,7 @@ use std::{
     sync::Arc,
 };
 
+pub(crate) use backend::BackendPolicies;
 pub(crate) use listener::ListenerPolicies;
 pub(crate) use status::unserved_kinds;
 use targets::{Level, TargetKind, labels_match};

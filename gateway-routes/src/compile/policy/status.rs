@@ -200,12 +200,7 @@ pub(crate) fn unserved_kinds(
     use crate::api::KgatewayKind;
     resources
         .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                KgatewayKind::BackendConfigPolicy | KgatewayKind::Backend
-            )
-        })
+        .filter(|r| r.kind == KgatewayKind::Backend)
         .map(|resource| {
             let namespace = resource.metadata.namespace.clone().unwrap_or_default();
             let name = resource.metadata.name.clone().unwrap_or_default();
