@@ -499,3 +499,47 @@ spec:
     let addr = runtime.sockets().local_addr(loopback()).unwrap();
     assert_eq!(get(addr, "a.example", "/").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn kgateway_weighted_split_10_10_80_lands_within_3_percent() {
+    let (a, b, c) = (
+        spawn_echo_named("a").await,
+        spawn_echo_named("b").await,
+        spawn_echo_named("c").await,
+    );
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("a", a)
+        + &service("b", b)
+        + &service("c", c)
+        + "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: split, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [split.example]
+  rules:
+  - timeouts: {request: 180s}
+    backendRefs:
+    - {name: a, port: 80, weight: 10}
+    - {name: b, port: 80, weight: 10}
+    - {name: c, port: 80, weight: 80}
+";
+    let runtime = runtime(&[80], loopback());
+    let addr = apply(&runtime, &yaml, loopback());
+    let mut connection = support::client::Connection::h1(addr).await;
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..2000 {
+        let answer = connection.get("split.example", "/").await.unwrap();
+        *counts
+            .entry(answer.echo()["name"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for (name, share) in [("a", 10.0), ("b", 10.0), ("c", 80.0)] {
+        let got = f64::from(counts[name]) / 20.0;
+        assert!(
+            (got - share).abs() <= 3.0,
+            "{name}: {got}% of 2000 ({counts:?})"
+        );
+    }
+}

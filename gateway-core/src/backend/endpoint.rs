@@ -46,6 +46,12 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// Counts the outlier ejections of this backend in `counter`, e.g. a backend's
+    /// `gateway_upstream_ejections_total` series from [`crate::metrics::BackendMetrics`].
+    pub fn count_ejections(&self, counter: crate::metrics::PolicyCounter) {
+        self.state.count_ejections(counter);
+    }
+
     /// A backend over `endpoints` speaking `protocol`, without a policy: round robin, no
     /// circuit breakers, no health checking, the shared pools.
     pub fn new(endpoints: Arc<[SocketAddr]>, protocol: AppProtocol) -> Self {

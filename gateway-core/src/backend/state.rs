@@ -11,7 +11,7 @@ use http::uri::Authority;
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -20,6 +20,8 @@ use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
+
+use crate::metrics::PolicyCounter;
 
 use super::{
     AppProtocol,
@@ -105,6 +107,8 @@ struct Outlier {
     next_return: AtomicU64,
     /// A pick is returning endpoints whose ejection is over.
     sweeping: AtomicBool,
+    /// Where ejections are counted (`gateway_upstream_ejections_total`), once set.
+    ejections: OnceLock<PolicyCounter>,
 }
 
 impl Outlier {
@@ -121,6 +125,7 @@ impl Outlier {
             ejected: AtomicUsize::new(0),
             next_return: AtomicU64::new(u64::MAX),
             sweeping: AtomicBool::new(false),
+            ejections: OnceLock::new(),
         }
     }
 }
@@ -165,6 +170,14 @@ pub(super) struct BackendState {
 }
 
 impl BackendState {
+    /// Counts this backend's outlier ejections in `counter` (the first counter given
+    /// stays); without outlier detection there is nothing to count.
+    pub(super) fn count_ejections(&self, counter: PolicyCounter) {
+        if let Some(outlier) = &self.outlier {
+            let _ = outlier.ejections.set(counter);
+        }
+    }
+
     /// The state of `endpoints` under `policy`.
     pub(super) fn new(
         endpoints: &[SocketAddr],
@@ -347,6 +360,9 @@ impl BackendState {
             return;
         }
         outlier.next_return.fetch_min(until, Ordering::SeqCst);
+        if let Some(counter) = outlier.ejections.get() {
+            counter.inc();
+        }
         tracing::debug!(endpoint = %host.addr, ejections, "endpoint ejected by outlier detection");
     }
 

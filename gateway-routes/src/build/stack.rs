@@ -135,11 +135,17 @@ impl BuildContext {
                     ),
                     _ => Backend::new(resolved.endpoints.clone(), protocol(resolved)),
                 };
+                let handles = self
+                    .metrics
+                    .as_ref()
+                    .map(|m| m.backend(&BackendLabels::from_ref(&resolved.resource)));
+                if let Some(handles) = &handles {
+                    backend.count_ejections(handles.ejections().clone());
+                }
                 let mut service =
                     HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
-                if let Some(metrics) = &self.metrics {
-                    let handles = metrics.backend(&BackendLabels::from_ref(&resolved.resource));
-                    service = HttpService::new(MetricsLayer::upstream(&handles).layer(service));
+                if let Some(handles) = &handles {
+                    service = HttpService::new(MetricsLayer::upstream(handles).layer(service));
                 }
                 self.backends.insert(resolved.clone(), service.clone());
                 service

@@ -184,7 +184,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .collect();
 
     let mut routes: Vec<_> = snapshot.http_routes.iter().collect();
-    routes.sort_by_key(|r| route_order(&r.metadata));
+    routes.sort_by_cached_key(|r| route_order(&r.metadata));
     for route in routes {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
@@ -269,7 +269,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     ));
 
     let mut tls_routes: Vec<_> = snapshot.tls_routes.iter().collect();
-    tls_routes.sort_by_key(|r| route_order(&r.metadata));
+    tls_routes.sort_by_cached_key(|r| route_order(&r.metadata));
     for route in tls_routes {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;

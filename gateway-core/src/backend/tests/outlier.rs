@@ -244,3 +244,22 @@ async fn max_requests_counts_until_the_guard_drops() {
     drop(held);
     assert!(BackendState::admit(state.clone(), 0).await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn ejections_are_counted_in_the_backend_metrics() {
+    let metrics = crate::metrics::Metrics::new();
+    let handles = metrics.backend(&crate::metrics::BackendLabels::new("default/svc:80"));
+    let state = outlier_state(2, detection(2));
+    state.count_ejections(handles.ejections().clone());
+    fail(&state, 0, 2);
+    assert!(ejected(&state, 0));
+    fail(&state, 1, 1);
+    assert_eq!(handles.ejections().get(), 1);
+    let mut text = String::new();
+    metrics.encode(&mut text).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "gateway_upstream_ejections_total{backend=\"default/svc:80\"} 1"),
+        "{text}"
+    );
+}

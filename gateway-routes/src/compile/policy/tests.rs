@@ -560,3 +560,27 @@ fn reasons_of(compiled: &Compiled, kind: &str, name: &str) -> Vec<(String, Strin
         .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
         .collect()
 }
+
+#[test]
+fn a_180_second_route_timeout_is_served_as_written() {
+    let yaml = format!(
+        "{}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: slow, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - name: long
+    timeouts: {{request: 180s}}
+    backendRefs: [{{name: svc, port: 8080}}]
+",
+        gateway(LISTENERS),
+        service("default", "svc", "10.0.0.1")
+    );
+    let compiled = compile_yaml(&yaml);
+    assert_eq!(
+        rule(&compiled, "http", "long").timeouts.request,
+        Some(Duration::from_secs(180))
+    );
+}
