@@ -17,10 +17,52 @@
 //! it, and the one difference (tokens come back one at a time, evenly spread, rather than
 //! `tokensPerFill` at once), is on [`TokenBucket::quota`].
 //!
+//! # Per-client buckets (`perClient`, our extension)
+//!
+//! kgateway's local rate limit shares one bucket among all clients; a limit per client
+//! needs the global rate limit service (an external store) there. This gateway adds
+//! `rateLimit.local.perClient`, a field of its own that kgateway does not have:
+//!
+//! ```yaml
+//! rateLimit:
+//!   local:
+//!     tokenBucket: {maxTokens: 1000, fillInterval: 1s}   # optional: the route as a whole
+//!     perClient:
+//!       key: {header: x-api-key}        # or {remoteAddress: {}}, or {claim: {name: sub, header: x-jwt-sub}}
+//!       tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 1m}
+//!       maxKeys: 100000                 # default; at most 1 000 000
+//! ```
+//!
+//! - **Key**: `remoteAddress: {}` is the client address
+//!   ([`ClientAddr`](gateway_core::extensions::ClientAddr), which the listener's
+//!   `X-Forwarded-For` settings decide, else the connection's peer); `header: <name>` the
+//!   first value of a request header; `claim: {name, header}` a JWT claim, read from the
+//!   request header a JWT policy copies it to with kgateway's `claimsToHeaders` (the JWT
+//!   layer must run first and own that header, or clients choose their own key). A request
+//!   without the header is keyed by its client address, so leaving it out does not escape
+//!   the limit.
+//! - **Buckets**: each client gets `tokenBucket` (starting full), with the same mapping
+//!   onto governor as the shared bucket. With both buckets, a request needs a token from
+//!   each; the client's own is asked first, so a client over its limit does not drain the
+//!   shared one. `percentEnabled` and `percentEnforced` apply to both. The answer is the
+//!   same `429 local_rate_limited`, flagged `RL`.
+//! - **Memory**: at most `maxKeys` clients have a bucket of their own (a hashed key and the
+//!   bucket state, a few dozen bytes each). When the table is full, newly seen clients
+//!   share one overflow bucket (of the same size) rather than being refused or let through
+//!   unlimited: established clients keep their buckets, a flood of new keys cannot lock
+//!   everyone out, and it cannot escape the limit either. A task owned by the layer evicts
+//!   idle clients (whose bucket has refilled, so forgetting them changes nothing) every
+//!   time a bucket takes to refill (1 s to 60 s), and soon after the table fills up; it
+//!   stops when the layer and all its services are dropped.
+//!   [`LocalRateLimitLayer::tracked_clients`] tells how many clients are tracked.
+//!
+//! kgateway's newest API adds `local.descriptors` with Envoy's dynamic descriptors
+//! (`maxDynamicDescriptors`); those are not read here.
+//!
 //! Bodies: any request body; the response body must be a
 //! [`FullBody`](crate::buffer::FullBody) (the proxy's [`BoxBody`](gateway_core::BoxBody)
-//! is) for the `429`'s text. [`RateLimitSpec`] reads the kgateway field; `global`
-//! rate limiting (an external service) is not part of it.
+//! is) for the `429`'s text. [`RateLimitSpec`] reads the kgateway field; `global` rate
+//! limiting (an external service) is [`crate::global_rate_limit`].
 //!
 //! ```
 //! use gateway_core::{Request, Response, ResponseFlag, body};
@@ -58,11 +100,19 @@
 //! ```
 
 mod config;
+mod keyed;
 mod service;
 mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use config::{LocalRateLimit, LocalRateLimitConfig, RateLimitConfig, TokenBucket};
+pub use config::{
+    ClientKey, DEFAULT_MAX_CLIENTS, LocalRateLimit, LocalRateLimitConfig, MAX_CLIENTS_LIMIT,
+    MAX_REFILL_TIME, PerClientLimit, RateLimitConfig, TokenBucket,
+};
+pub(crate) use keyed::client_ip;
 pub use service::{LocalRateLimitLayer, LocalRateLimitService};
-pub use spec::{LocalRateLimitSpec, RateLimitSpec, TokenBucketSpec};
+pub use spec::{
+    ClaimKeySpec, ClientKeySpec, LocalRateLimitSpec, PerClientSpec, RateLimitSpec,
+    RemoteAddressKeySpec, TokenBucketSpec,
+};

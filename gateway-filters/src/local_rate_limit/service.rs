@@ -1,4 +1,5 @@
-//! The local rate limit layer: one lock-free governor limiter per layer.
+//! The local rate limit layer: one lock-free governor limiter per layer, and the
+//! per-client buckets when the policy has them.
 
 use futures_util::future::{Either, Ready, ready};
 use gateway_core::ResponseFlag;
@@ -16,26 +17,42 @@ use std::{
 };
 use tower::{Layer, Service};
 
-use super::LocalRateLimitConfig;
+use super::{LocalRateLimitConfig, keyed::ClientLimiter};
 use crate::{buffer::FullBody, spec::Percent};
 
 /// The header Envoy's local rate limit sets on its `429`.
 const X_ENVOY_RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
 
-/// The limiter and the shares it applies to, shared by the layer and every service it
+/// The limiters and the shares they apply to, shared by the layer and every service it
 /// makes.
 struct Shared<C: Clock> {
-    limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
+    /// The bucket every request draws from.
+    limiter: Option<RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>>,
+    /// One bucket per client.
+    clients: Option<Arc<ClientLimiter<C>>>,
     percent_enabled: Percent,
     percent_enforced: Percent,
     config: LocalRateLimitConfig,
 }
 
 impl<C: Clock> Shared<C> {
-    /// Whether this request may go on: not looked at (`percentEnabled`), a token taken, or
-    /// over the limit but not enforced (`percentEnforced`).
-    fn admits(&self) -> bool {
-        if !self.percent_enabled.sample() || self.limiter.check().is_ok() {
+    /// Whether this request may go on: not looked at (`percentEnabled`), a token taken
+    /// from each bucket it is subject to, or over the limit but not enforced
+    /// (`percentEnforced`). The client's own bucket is asked first, so a client over its
+    /// limit takes nothing from the shared bucket.
+    fn admits<B>(&self, request: &http::Request<B>) -> bool {
+        if !self.percent_enabled.sample() {
+            return true;
+        }
+        let within = self
+            .clients
+            .as_ref()
+            .is_none_or(|clients| clients.check(request))
+            && self
+                .limiter
+                .as_ref()
+                .is_none_or(|limiter| limiter.check().is_ok());
+        if within {
             return true;
         }
         if self.percent_enforced.sample() {
@@ -56,25 +73,43 @@ pub struct LocalRateLimitLayer<C: Clock = DefaultClock> {
 }
 
 impl LocalRateLimitLayer {
-    /// A layer with a fresh (full) bucket on governor's default clock (`quanta`).
+    /// A layer with fresh (full) buckets on governor's default clock (`quanta`).
     pub fn new(config: LocalRateLimitConfig) -> Self {
         Self::with_clock(config, DefaultClock::default())
     }
 }
 
-impl<C: Clock> LocalRateLimitLayer<C> {
-    /// A layer with a fresh (full) bucket reading time from `clock` (e.g. governor's
+impl<C: Clock + Clone> LocalRateLimitLayer<C> {
+    /// A layer with fresh (full) buckets reading time from `clock` (e.g. governor's
     /// `FakeRelativeClock` in tests).
     pub fn with_clock(config: LocalRateLimitConfig, clock: C) -> Self {
-        let limiter = RateLimiter::direct_with_clock(config.token_bucket.quota(), clock);
+        let limiter = config
+            .token_bucket
+            .map(|bucket| RateLimiter::direct_with_clock(bucket.quota(), clock.clone()));
+        let clients = config
+            .per_client
+            .as_ref()
+            .map(|per_client| Arc::new(ClientLimiter::new(per_client, clock)));
         Self {
             shared: Arc::new(Shared {
                 limiter,
+                clients,
                 percent_enabled: config.percent_enabled,
                 percent_enforced: config.percent_enforced,
                 config,
             }),
         }
+    }
+}
+
+impl<C: Clock> LocalRateLimitLayer<C> {
+    /// How many clients have a bucket of their own right now (0 without `perClient`):
+    /// never more than `maxKeys`, and shrinking as idle clients are evicted.
+    pub fn tracked_clients(&self) -> usize {
+        self.shared
+            .clients
+            .as_ref()
+            .map_or(0, |clients| clients.len())
     }
 }
 
@@ -132,7 +167,7 @@ impl<S: fmt::Debug, C: Clock> fmt::Debug for LocalRateLimitService<S, C> {
 impl<S, C, ReqBody, ResBody> Service<http::Request<ReqBody>> for LocalRateLimitService<S, C>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    C: Clock,
+    C: Clock + Send + Sync + 'static,
     ResBody: FullBody,
 {
     type Response = http::Response<ResBody>;
@@ -144,7 +179,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        if self.shared.admits() {
+        if let Some(clients) = &self.shared.clients {
+            clients.start_sweeper();
+        }
+        if self.shared.admits(&request) {
             Either::Right(self.inner.call(request))
         } else {
             Either::Left(ready(Ok(rate_limited())))
