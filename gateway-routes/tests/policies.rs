@@ -543,3 +543,111 @@ spec:
         );
     }
 }
+
+#[tokio::test]
+async fn basic_auth_api_keys_and_acl_guard_routes() {
+    let one = spawn_echo_named("one").await;
+    let on = |route: &str| {
+        format!(
+            "  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: {route}}}]\n"
+        )
+    };
+    let yaml = gateway(HTTP_LISTENER)
+        + &service("one", one)
+        + &route("basic", "basic.example", "/", "one")
+        + &route("keyed", "keyed.example", "/", "one")
+        + &route("walled", "walled.example", "/", "one")
+        + "---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-keys, namespace: default}
+data: {client1: ay0xMjM=}
+" + &policy(
+        "basic",
+        "2024-01-01T00:00:00Z",
+        &(on("basic") + "  basicAuth: {users: ['alice:{SHA}F2GPAaOiG5EcklvLUlodIavTBnM=']}"),
+    ) + &policy(
+        "keyed",
+        "2024-01-01T00:00:00Z",
+        &(on("keyed")
+            + "  apiKeyAuth:
+    secretRef: {name: api-keys}
+    keySources: [{header: x-api-key}]
+    clientIdHeader: x-client-id"),
+    ) + &policy(
+        "walled",
+        "2024-01-01T00:00:00Z",
+        &(on("walled")
+            + "  acl:
+    defaultAction: allow
+    rules: [{cidrs: [127.0.0.0/8], action: deny}]"),
+    );
+    let runtime = runtime(&[80], loopback());
+    let applied = runtime.apply(&support::snapshot(&yaml));
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    let addr = runtime.sockets().local_addr(loopback()).unwrap();
+
+    let anonymous = send(addr, "GET", "basic.example", "/", &[], "").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    let wrong = send(
+        addr,
+        "GET",
+        "basic.example",
+        "/",
+        &[("authorization", "Basic YWxpY2U6bm9wZQ==")],
+        "",
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let alice = send(
+        addr,
+        "GET",
+        "basic.example",
+        "/",
+        &[("authorization", "Basic YWxpY2U6b3BlbnNlc2FtZQ==")],
+        "",
+    )
+    .await;
+    assert_eq!(alice.status(), StatusCode::OK);
+
+    assert_eq!(
+        send(
+            addr,
+            "GET",
+            "keyed.example",
+            "/",
+            &[("x-api-key", "k-999")],
+            ""
+        )
+        .await
+        .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let keyed = send(
+        addr,
+        "GET",
+        "keyed.example",
+        "/",
+        &[("x-api-key", "k-123")],
+        "",
+    )
+    .await;
+    assert_eq!(keyed.status(), StatusCode::OK);
+    let echo: serde_json::Value = serde_json::from_slice(keyed.body()).unwrap();
+    assert_eq!(echo["headers"]["x-client-id"][0], "client1");
+    assert!(
+        echo["headers"].get("x-api-key").is_none(),
+        "the key is stripped"
+    );
+
+    assert_eq!(
+        get(addr, "walled.example", "/").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

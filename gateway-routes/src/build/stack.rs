@@ -3,8 +3,9 @@
 //! Outermost first:
 //! 0. CORS: a preflight is answered before anything else runs, and every response is
 //!    decorated with the CORS headers (the rule's `CORS` filter, else the TrafficPolicy's).
-//! 1. The TrafficPolicy's admission checks: `csrf` (403), `faultInjection` (abort or
-//!    delay), `rateLimit.local` (429 `local_rate_limited`).
+//! 1. The TrafficPolicy's admission checks: `acl` (403), `basicAuth` and `apiKeyAuth`
+//!    (401), `csrf` (403), `faultInjection` (abort or delay), `rateLimit.local` (429
+//!    `local_rate_limited`, per client too).
 //! 2. The TrafficPolicy's stream idle timeout (`timeouts.streamIdle`), then the request
 //!    timeout (`timeouts.request`, else the TrafficPolicy's): bound everything below,
 //!    retries included.
@@ -30,6 +31,9 @@ use gateway_core::{
     metrics::{BackendLabels, Metrics, MetricsLayer, RouteLabels, RouteMetrics},
 };
 use gateway_filters::{
+    acl::AclLayer,
+    api_key::ApiKeyAuthLayer,
+    basic_auth::BasicAuthLayer,
     buffer::BufferLayer,
     compression::{CompressionConfig, RequestDecompressionLayer, ResponseCompressionLayer, Toggle},
     cors::CorsLayer,
@@ -264,6 +268,17 @@ pub(crate) fn rule_service(
     }
     if let Some(csrf) = policy.and_then(|p| p.csrf.as_deref()) {
         service = HttpService::new(CsrfLayer::new(csrf.clone()).layer(service));
+    }
+    // Authentication, then the client address rules, outside everything else the policy
+    // does: a request that is not allowed costs nothing more.
+    if let Some(Toggle::Enabled(config)) = policy.and_then(|p| p.api_key_auth.as_deref()) {
+        service = HttpService::new(ApiKeyAuthLayer::new(config.clone()).layer(service));
+    }
+    if let Some(Toggle::Enabled(config)) = policy.and_then(|p| p.basic_auth.as_deref()) {
+        service = HttpService::new(BasicAuthLayer::new(config.clone()).layer(service));
+    }
+    if let Some(acl) = policy.and_then(|p| p.acl.as_deref()) {
+        service = HttpService::new(AclLayer::new(acl.clone()).layer(service));
     }
     // 0: CORS outermost, so preflights never reach a backend.
     let cors = rule

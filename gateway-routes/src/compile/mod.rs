@@ -156,6 +156,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         &snapshot.kgateway,
         &snapshot.gateways,
         &snapshot.http_routes,
+        &snapshot.secrets,
     );
     // Gateway (namespace, name) and listener names, for policy lookups while routes attach.
     let gateway_keys: Vec<((&str, &str), Vec<&str>)> = gateways

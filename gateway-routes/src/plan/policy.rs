@@ -1,9 +1,19 @@
 //! The effective kgateway `TrafficPolicy` of one rule, after attachment and merging.
 
 use gateway_filters::{
-    buffer::BufferConfig, compression::CompressionConfig, cors::CorsConfig, csrf::CsrfConfig,
-    fault::FaultConfig, header_modifier::HeaderModifierConfig, local_rate_limit::RateLimitConfig,
-    path_regex::PathRegexConfig, retry::RetryConfig, transformation::TransformationConfig,
+    acl::AclConfig,
+    api_key::ApiKeyAuthConfig,
+    basic_auth::BasicAuthConfig,
+    buffer::BufferConfig,
+    compression::{CompressionConfig, Toggle},
+    cors::CorsConfig,
+    csrf::CsrfConfig,
+    fault::FaultConfig,
+    header_modifier::HeaderModifierConfig,
+    local_rate_limit::RateLimitConfig,
+    path_regex::PathRegexConfig,
+    retry::RetryConfig,
+    transformation::TransformationConfig,
 };
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -81,6 +91,12 @@ traffic_policy_plan! {
     compression: CompressionConfig = "compression",
     /// `urlRewrite.pathRegex`.
     url_rewrite: PathRegexConfig = "urlRewrite",
+    /// `acl`: client address allow and deny rules.
+    acl: AclConfig = "acl",
+    /// `basicAuth` (or its `disable`).
+    basic_auth: Toggle<BasicAuthConfig> = "basicAuth",
+    /// `apiKeyAuth` (or its `disable`).
+    api_key_auth: Toggle<ApiKeyAuthConfig> = "apiKeyAuth",
 }
 
 /// `headerModifiers`.

@@ -34,7 +34,7 @@ use targets::{Level, TargetKind, labels_match};
 use traffic::{CompiledTrafficPolicy, compile_traffic_policy};
 
 use crate::{
-    api::{Gateway, HttpRoute, KgatewayKind, KgatewayResource},
+    api::{Gateway, HttpRoute, KgatewayKind, KgatewayResource, Secret},
     plan::TrafficPolicyPlan,
 };
 
@@ -88,6 +88,7 @@ impl<'a> TrafficPolicies<'a> {
         resources: &'a [KgatewayResource],
         gateways: &'a [Gateway],
         routes: &'a [HttpRoute],
+        secrets: &'a [Secret],
     ) -> Self {
         let mut entries: Vec<PolicyEntry<'a>> = resources
             .iter()
@@ -97,7 +98,11 @@ impl<'a> TrafficPolicies<'a> {
                     resource,
                     namespace: resource.metadata.namespace.as_deref()?,
                     name: resource.metadata.name.as_deref()?,
-                    compiled: compile_traffic_policy(&resource.spec),
+                    compiled: compile_traffic_policy(
+                        &resource.spec,
+                        resource.metadata.namespace.as_deref().unwrap_or_default(),
+                        secrets,
+                    ),
                     missing: Vec::new(),
                     found: Vec::new(),
                     ancestors: BTreeSet::new(),

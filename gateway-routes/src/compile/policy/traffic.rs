@@ -1,6 +1,9 @@
 //! `TrafficPolicy.spec`: its typed form and its compilation into a [`TrafficPolicyPlan`].
 
 use gateway_filters::{
+    acl::AclSpec,
+    api_key::{ApiKeyAuthSpec, SecretEntry},
+    basic_auth::BasicAuthSpec,
     buffer::BufferSpec,
     compression::CompressionSpec,
     csrf::CsrfSpec,
@@ -21,7 +24,7 @@ use super::{
     targets::{PolicyTargetRef, PolicyTargetSelector},
 };
 use crate::{
-    api::HttpCorsFilter,
+    api::{HttpCorsFilter, Secret},
     compile::filters::cors_config,
     plan::{HeaderModifiersPlan, PolicyRetry, PolicyTimeouts, TrafficPolicyPlan},
 };
@@ -48,6 +51,9 @@ pub(crate) struct TrafficPolicySpec {
     transformation: Option<TransformationSpec>,
     compression: Option<CompressionSpec>,
     url_rewrite: Option<UrlRewriteSpec>,
+    acl: Option<AclSpec>,
+    basic_auth: Option<BasicAuthSpec>,
+    api_key_auth: Option<ApiKeyAuthSpec>,
 }
 
 /// Only the attachment fields of a policy spec, read leniently (other fields ignored) to
@@ -130,6 +136,8 @@ const DISABLEABLE: [&str; 3] = ["cors", "buffer", "faultInjection"];
 /// Decodes and validates a TrafficPolicy spec; the error names the field and the reason.
 pub(crate) fn compile_traffic_policy(
     spec: &serde_json::Value,
+    namespace: &str,
+    secrets: &[Secret],
 ) -> Result<CompiledTrafficPolicy, String> {
     let mut spec = spec.clone();
     let mut disabled = BTreeSet::new();
@@ -191,6 +199,77 @@ pub(crate) fn compile_traffic_policy(
     )?;
     plan.compression = compile_field(&typed.compression, |s| s.compile(), field("compression"))?;
     plan.url_rewrite = compile_field(&typed.url_rewrite, |s| s.compile(), field("urlRewrite"))?;
+    plan.acl = compile_field(&typed.acl, |s| s.compile(), field("acl"))?;
+    plan.basic_auth = compile_field(
+        &typed.basic_auth,
+        |s| {
+            let data = match &s.secret_ref {
+                None => None,
+                Some(reference) => {
+                    let secret = find_secret(
+                        secrets,
+                        namespace,
+                        reference.namespace.as_deref(),
+                        &reference.name,
+                    )
+                    .map_err(|reason| FieldError::new("secretRef", reason))?;
+                    secret_data(secret, reference.key())
+                }
+            };
+            s.compile(data.as_deref())
+        },
+        field("basicAuth"),
+    )?;
+    plan.api_key_auth = compile_field(
+        &typed.api_key_auth,
+        |s| {
+            let selected: Vec<&Secret> = match (&s.secret_ref, &s.secret_selector) {
+                (Some(reference), _) => vec![
+                    find_secret(
+                        secrets,
+                        namespace,
+                        reference.namespace.as_deref(),
+                        &reference.name,
+                    )
+                    .map_err(|reason| FieldError::new("secretRef", reason))?,
+                ],
+                (None, Some(selector)) => secrets
+                    .iter()
+                    .filter(|secret| {
+                        secret.metadata.namespace.as_deref() == Some(namespace)
+                            && super::targets::labels_match(
+                                &selector.match_labels,
+                                secret.metadata.labels.as_ref(),
+                            )
+                    })
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
+            let names: Vec<String> = selected
+                .iter()
+                .map(|secret| {
+                    format!(
+                        "{}/{}",
+                        secret.metadata.namespace.as_deref().unwrap_or_default(),
+                        secret.metadata.name.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let entries = selected.iter().zip(&names).flat_map(|(secret, name)| {
+                secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(move |(client, key)| SecretEntry {
+                        secret: name,
+                        client,
+                        key: &key.0,
+                    })
+            });
+            s.compile(entries)
+        },
+        field("apiKeyAuth"),
+    )?;
     if let Some(retry) = &typed.retry {
         plan.retry = Some(Arc::new(retry_policy(retry)?));
         if let (Some(per_try), Some(request)) = (
@@ -207,6 +286,46 @@ pub(crate) fn compile_traffic_policy(
         plan: Arc::new(plan),
         disabled,
     })
+}
+
+/// A Secret a policy names; only the policy's own namespace is served (a cross-namespace
+/// reference would need a ReferenceGrant check, which policies do not have yet).
+fn find_secret<'s>(
+    secrets: &'s [Secret],
+    namespace: &str,
+    wanted_namespace: Option<&str>,
+    name: &str,
+) -> Result<&'s Secret, String> {
+    let wanted = wanted_namespace.unwrap_or(namespace);
+    if wanted != namespace {
+        return Err(format!(
+            "Secret {wanted}/{name} is in another namespace; only the policy's namespace \
+             ({namespace}) is served"
+        ));
+    }
+    secrets
+        .iter()
+        .find(|s| {
+            s.metadata.namespace.as_deref() == Some(namespace)
+                && s.metadata.name.as_deref() == Some(name)
+        })
+        .ok_or_else(|| format!("Secret {namespace}/{name} not found"))
+}
+
+/// The bytes under `key` of a Secret (`data`, else `stringData`).
+fn secret_data(secret: &Secret, key: &str) -> Option<Vec<u8>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|v| v.clone().into_bytes())
+        })
 }
 
 /// Compiles an optional spec field into a shared config, naming the field on error.
