@@ -51,6 +51,7 @@ pub mod ext_authz;
 pub mod ext_proc;
 pub mod fault;
 pub mod global_rate_limit;
+mod grpc_channel;
 mod head;
 pub mod header_modifier;
 pub mod health_check;

@@ -17,18 +17,20 @@ use envoy_types::pb::{
 };
 use gateway_core::extensions::{ClientAddr, ConnectionInfo, RequestId};
 use http::{
-    HeaderName, HeaderValue, StatusCode, Uri, Version, header::HOST, request::Parts, uri::Authority,
+    HeaderName, HeaderValue, StatusCode, Version, header::HOST, request::Parts, uri::Authority,
 };
 use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, OnceLock},
-    time::{Duration, SystemTime},
+    time::SystemTime,
 };
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint, channel::Change},
+    transport::Channel,
 };
+
+use crate::grpc_channel::{grpc_timeout, lazy_channel};
 
 use super::{
     GrpcSettings,
@@ -88,54 +90,10 @@ impl GrpcClient {
         }
     }
 
-    /// A channel to the endpoints (connecting lazily): a plain one for a single endpoint, a
-    /// balanced one for several.
+    /// A channel to the endpoints (connecting lazily).
     fn channel(&self) -> Channel {
-        let origin = self.authority.as_ref().and_then(|authority| {
-            Uri::builder()
-                .scheme("http")
-                .authority(authority.clone())
-                .path_and_query("/")
-                .build()
-                .ok()
-        });
-        let mut endpoints = self.endpoints.iter().filter_map(|addr| {
-            let uri = Uri::builder()
-                .scheme("http")
-                .authority(addr.to_string())
-                .path_and_query("/")
-                .build()
-                .ok()?;
-            let endpoint = Endpoint::from(uri);
-            Some(match &origin {
-                Some(origin) => endpoint.origin(origin.clone()),
-                None => endpoint,
-            })
-        });
-        if self.endpoints.len() == 1
-            && let Some(endpoint) = endpoints.next()
-        {
-            return endpoint.connect_lazy();
-        }
-        let (channel, changes) = Channel::balance_channel(self.endpoints.len().max(1));
-        for endpoint in endpoints {
-            // The queue holds every endpoint: sending cannot fail.
-            let _ = changes.try_send(Change::Insert(endpoint.uri().clone(), endpoint));
-        }
-        channel
+        lazy_channel(&self.endpoints, self.authority.as_ref(), None)
     }
-}
-
-/// The `grpc-timeout` value for `timeout` (whole milliseconds, at most 8 digits as the gRPC
-/// spec allows; seconds beyond that).
-fn grpc_timeout(timeout: Duration) -> Option<MetadataValue<Ascii>> {
-    let millis = timeout.as_millis().max(1);
-    let text = if millis <= 99_999_999 {
-        format!("{millis}m")
-    } else {
-        format!("{}S", timeout.as_secs().min(99_999_999))
-    };
-    MetadataValue::try_from(text).ok()
 }
 
 /// What [`check_request`] sends besides the request's head.

@@ -13,7 +13,7 @@ use envoy_types::pb::envoy::{
         rate_limit_service_client::RateLimitServiceClient,
     },
 };
-use http::{HeaderName, HeaderValue, Uri, uri::Authority};
+use http::{HeaderName, HeaderValue, uri::Authority};
 use std::{
     fmt::Write as _,
     net::SocketAddr,
@@ -22,8 +22,10 @@ use std::{
 };
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint, channel::Change},
+    transport::Channel,
 };
+
+use crate::grpc_channel::{grpc_timeout, lazy_channel};
 
 use super::{DescriptorEntry, RateLimitDescriptor, XRateLimitHeaders};
 use crate::local_rate_limit::client_ip;
@@ -114,54 +116,14 @@ impl RlsClient {
         }
     }
 
-    /// A channel to the endpoints (connecting lazily): a plain one for a single endpoint,
-    /// a balanced one for several.
+    /// A channel to the endpoints (connecting lazily).
     fn channel(&self) -> Channel {
-        let origin = self.authority.as_ref().and_then(|authority| {
-            Uri::builder()
-                .scheme("http")
-                .authority(authority.clone())
-                .path_and_query("/")
-                .build()
-                .ok()
-        });
-        let mut endpoints = self.endpoints.iter().filter_map(|addr| {
-            let uri = Uri::builder()
-                .scheme("http")
-                .authority(addr.to_string())
-                .path_and_query("/")
-                .build()
-                .ok()?;
-            let endpoint = Endpoint::from(uri).connect_timeout(CONNECT_TIMEOUT);
-            Some(match &origin {
-                Some(origin) => endpoint.origin(origin.clone()),
-                None => endpoint,
-            })
-        });
-        if self.endpoints.len() == 1
-            && let Some(endpoint) = endpoints.next()
-        {
-            return endpoint.connect_lazy();
-        }
-        let (channel, changes) = Channel::balance_channel(self.endpoints.len().max(1));
-        for endpoint in endpoints {
-            // The queue holds every endpoint: sending cannot fail.
-            let _ = changes.try_send(Change::Insert(endpoint.uri().clone(), endpoint));
-        }
-        channel
+        lazy_channel(
+            &self.endpoints,
+            self.authority.as_ref(),
+            Some(CONNECT_TIMEOUT),
+        )
     }
-}
-
-/// The `grpc-timeout` value for `timeout`: whole milliseconds (at most 8 digits, as the
-/// gRPC spec allows), else seconds.
-fn grpc_timeout(timeout: Duration) -> Option<MetadataValue<Ascii>> {
-    let millis = timeout.as_millis().max(1);
-    let text = if millis <= 99_999_999 {
-        format!("{millis}m")
-    } else {
-        format!("{}S", timeout.as_secs().min(99_999_999))
-    };
-    MetadataValue::try_from(text).ok()
 }
 
 /// The descriptors for `request`, in order, as Envoy builds them from kgateway's actions: a
