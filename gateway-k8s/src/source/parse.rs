@@ -180,7 +180,7 @@ fn typed<T: DeserializeOwned>(
     let mut error_path = None;
     let value = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
         let mut record = |path: serde_ignored::Path<'_>| {
-            let path = field_path(&path);
+            let path = gateway_routes::compile::field_path(&path);
             if !EXPECTED_TOP_LEVEL.contains(&path.as_str()) {
                 unknown_fields.push(path);
             }
@@ -193,22 +193,6 @@ fn typed<T: DeserializeOwned>(
     })
     .map_err(|e| document_error(text, error_path.as_deref(), &e))?;
     Ok((wrap(value), unknown_fields))
-}
-
-/// Renders a `serde_ignored` path as Kubernetes tools do: `spec.listeners[0].foo`.
-fn field_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
-        Path::Map { parent, key } => match field_path(parent) {
-            parent if parent.is_empty() => key.clone(),
-            parent => format!("{parent}.{key}"),
-        },
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => field_path(parent),
-    }
 }
 
 /// serde-saphyr options: errors without source snippets (we render file and line

@@ -21,6 +21,7 @@ mod status;
 mod tls_routes;
 mod virtual_hosts;
 
+pub use policy::field_path;
 pub use status::*;
 
 use std::{collections::BTreeMap, fmt, sync::Arc};

@@ -12,14 +12,15 @@ use std::{
     sync::Arc,
 };
 
+use super::status::{policy_object_status, self_ref};
 use super::{
     backend_config::{CompiledBackendConfigPolicy, compile_backend_config_policy},
     targets::labels_match,
 };
 use crate::{
-    api::{KGATEWAY_GROUP, KgatewayKind, KgatewayResource, ParentReference, Service},
+    api::{KgatewayKind, KgatewayResource, ParentReference, Service},
     compile::{
-        CompileOptions, Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
+        CompileOptions, Diagnostics, ObjectStatus,
         status::{Conditions, generation},
     },
 };
@@ -177,34 +178,19 @@ impl<'a> BackendPolicies<'a> {
                     generation: generation(&entry.resource.metadata),
                     time: &options.transition_time,
                 };
-                let namespace = entry
-                    .resource
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_default();
-                let name = entry.resource.metadata.name.clone().unwrap_or_default();
                 for missing in &entry.missing {
                     diagnostics.push(
                         &resource,
                         format!("spec.targetRefs: {missing} (TargetNotFound)"),
                     );
                 }
-                let self_ref = ParentReference {
-                    group: Some(KGATEWAY_GROUP.to_owned()),
-                    kind: Some("BackendConfigPolicy".to_owned()),
-                    namespace: Some(namespace.clone()),
-                    name: name.clone(),
-                    section_name: None,
-                    port: None,
-                };
                 let ancestors: Vec<(ParentReference, Vec<crate::api::Condition>)> = match &entry
                     .compiled
                 {
                     Err(message) => {
                         diagnostics.push(&resource, format!("{message} (Invalid)"));
                         vec![(
-                            self_ref,
+                            self_ref(entry.resource),
                             vec![c.make("Accepted", false, "Invalid", message.clone())],
                         )]
                     }
@@ -215,7 +201,7 @@ impl<'a> BackendPolicies<'a> {
                             entry.missing.join("; ")
                         };
                         vec![(
-                            self_ref,
+                            self_ref(entry.resource),
                             vec![c.make("Accepted", false, "TargetNotFound", message)],
                         )]
                     }
@@ -254,22 +240,7 @@ impl<'a> BackendPolicies<'a> {
                         })
                         .collect(),
                 };
-                ObjectStatus {
-                    api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
-                    kind: "BackendConfigPolicy".into(),
-                    namespace,
-                    name,
-                    status: StatusBody::Policy(PolicyStatus {
-                        ancestors: ancestors
-                            .into_iter()
-                            .map(|(ancestor_ref, conditions)| PolicyAncestorStatus {
-                                ancestor_ref,
-                                controller_name: options.controller_name.clone(),
-                                conditions,
-                            })
-                            .collect(),
-                    }),
-                }
+                policy_object_status(entry.resource, ancestors, options)
             })
             .collect()
     }

@@ -30,8 +30,9 @@ pub(crate) fn decode_spec<T: DeserializeOwned>(spec: &serde_json::Value) -> Resu
     }
 }
 
-/// A `serde_ignored` path as Kubernetes tools print it: `rateLimit.global[0].foo`.
-fn field_path(path: &serde_ignored::Path<'_>) -> String {
+/// A `serde_ignored` path as Kubernetes tools print it: `rateLimit.global[0].foo`. Both the
+/// policy decoder and the directory source's unknown-field warnings use it.
+pub fn field_path(path: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path;
     match path {
         Path::Root => String::new(),

@@ -20,6 +20,7 @@ use std::{
     sync::Arc,
 };
 
+use super::status::{gateway_ref, policy_object_status, self_ref};
 use super::{decode::decode_spec, targets::labels_match};
 use crate::{
     api::{GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind, KgatewayResource},
@@ -235,11 +236,8 @@ impl<'a> ListenerPolicies<'a> {
         diagnostics: &mut crate::compile::Diagnostics,
     ) -> Vec<crate::compile::ObjectStatus> {
         use crate::{
-            api::{KGATEWAY_GROUP, ParentReference},
-            compile::{
-                ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
-                status::{Conditions, generation},
-            },
+            api::ParentReference,
+            compile::status::{Conditions, generation},
         };
         self.entries
             .iter()
@@ -256,22 +254,6 @@ impl<'a> ListenerPolicies<'a> {
                         format!("spec.targetRefs: {missing} (TargetNotFound)"),
                     );
                 }
-                let gateway_ref = |(ns, name): &(String, String)| ParentReference {
-                    group: Some(GATEWAY_GROUP.to_owned()),
-                    kind: Some("Gateway".to_owned()),
-                    namespace: Some(ns.clone()),
-                    name: name.clone(),
-                    section_name: None,
-                    port: None,
-                };
-                let self_ref = || ParentReference {
-                    group: Some(KGATEWAY_GROUP.to_owned()),
-                    kind: Some(entry.resource.kind.as_str().to_owned()),
-                    namespace: entry.resource.metadata.namespace.clone(),
-                    name: entry.resource.metadata.name.clone().unwrap_or_default(),
-                    section_name: None,
-                    port: None,
-                };
                 let ancestors: Vec<(ParentReference, Vec<crate::api::Condition>)> = match &entry
                     .compiled
                 {
@@ -280,12 +262,12 @@ impl<'a> ListenerPolicies<'a> {
                         let conditions =
                             vec![c.make("Accepted", false, "Invalid", message.clone())];
                         if entry.gateways.is_empty() {
-                            vec![(self_ref(), conditions)]
+                            vec![(self_ref(entry.resource), conditions)]
                         } else {
                             entry
                                 .gateways
                                 .iter()
-                                .map(|g| (gateway_ref(g), conditions.clone()))
+                                .map(|g| (gateway_ref(&g.0, &g.1), conditions.clone()))
                                 .collect()
                         }
                     }
@@ -296,7 +278,7 @@ impl<'a> ListenerPolicies<'a> {
                             entry.missing.join("; ")
                         };
                         vec![(
-                            self_ref(),
+                            self_ref(entry.resource),
                             vec![c.make("Accepted", false, "TargetNotFound", message)],
                         )]
                     }
@@ -324,31 +306,11 @@ impl<'a> ListenerPolicies<'a> {
                                     c.make("Attached", true, "Attached", ""),
                                 ],
                             };
-                            (gateway_ref(g), conditions)
+                            (gateway_ref(&g.0, &g.1), conditions)
                         })
                         .collect(),
                 };
-                ObjectStatus {
-                    api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
-                    kind: entry.resource.kind.as_str().to_owned(),
-                    namespace: entry
-                        .resource
-                        .metadata
-                        .namespace
-                        .clone()
-                        .unwrap_or_default(),
-                    name: entry.resource.metadata.name.clone().unwrap_or_default(),
-                    status: StatusBody::Policy(PolicyStatus {
-                        ancestors: ancestors
-                            .into_iter()
-                            .map(|(ancestor_ref, conditions)| PolicyAncestorStatus {
-                                ancestor_ref,
-                                controller_name: options.controller_name.clone(),
-                                conditions,
-                            })
-                            .collect(),
-                    }),
-                }
+                policy_object_status(entry.resource, ancestors, options)
             })
             .collect()
     }

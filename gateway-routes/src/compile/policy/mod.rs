@@ -28,6 +28,7 @@ use std::{
 };
 
 pub(crate) use backend::BackendPolicies;
+pub use decode::field_path;
 pub(crate) use listener::ListenerPolicies;
 pub(crate) use status::unserved_kinds;
 use targets::{Level, TargetKind, labels_match};

@@ -2,7 +2,7 @@
 
 use super::{PolicyEntry, TargetDescription, TrafficPolicies};
 use crate::{
-    api::{GATEWAY_GROUP, KGATEWAY_GROUP, ParentReference},
+    api::{Condition, GATEWAY_GROUP, KGATEWAY_GROUP, KgatewayResource, ParentReference},
     compile::{
         CompileOptions, Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
         status::{Conditions, generation},
@@ -27,19 +27,9 @@ impl TrafficPolicies<'_> {
                 let conditions = self.conditions(entry, &c, &resource, diagnostics);
                 let ancestors = ancestor_refs(entry)
                     .into_iter()
-                    .map(|ancestor_ref| PolicyAncestorStatus {
-                        ancestor_ref,
-                        controller_name: options.controller_name.clone(),
-                        conditions: conditions.clone(),
-                    })
+                    .map(|ancestor_ref| (ancestor_ref, conditions.clone()))
                     .collect();
-                ObjectStatus {
-                    api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
-                    kind: "TrafficPolicy".into(),
-                    namespace: entry.namespace.to_owned(),
-                    name: entry.name.to_owned(),
-                    status: StatusBody::Policy(PolicyStatus { ancestors }),
-                }
+                policy_object_status(entry.resource, ancestors, options)
             })
             .collect()
     }
@@ -151,14 +141,7 @@ fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
         return entry
             .ancestors
             .iter()
-            .map(|(namespace, name)| ParentReference {
-                group: Some(GATEWAY_GROUP.to_owned()),
-                kind: Some("Gateway".to_owned()),
-                namespace: Some((*namespace).to_owned()),
-                name: (*name).to_owned(),
-                section_name: None,
-                port: None,
-            })
+            .map(|(namespace, name)| gateway_ref(namespace, name))
             .collect();
     }
     let targets: Vec<&TargetDescription> = entry
@@ -168,14 +151,7 @@ fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
         .collect();
     if targets.is_empty() {
         // No target at all: report against the policy itself so the status is not empty.
-        return vec![ParentReference {
-            group: Some(KGATEWAY_GROUP.to_owned()),
-            kind: Some("TrafficPolicy".to_owned()),
-            namespace: Some(entry.namespace.to_owned()),
-            name: entry.name.to_owned(),
-            section_name: None,
-            port: None,
-        }];
+        return vec![self_ref(entry.resource)];
     }
     targets
         .into_iter()
@@ -202,8 +178,6 @@ pub(crate) fn unserved_kinds(
         .iter()
         .filter(|r| r.kind == KgatewayKind::Backend)
         .map(|resource| {
-            let namespace = resource.metadata.namespace.clone().unwrap_or_default();
-            let name = resource.metadata.name.clone().unwrap_or_default();
             let message = format!(
                 "{} is not served by this gateway yet; the resource has no effect",
                 resource.kind.as_str()
@@ -213,26 +187,64 @@ pub(crate) fn unserved_kinds(
                 generation: generation(&resource.metadata),
                 time: &options.transition_time,
             };
-            ObjectStatus {
-                api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
-                kind: resource.kind.as_str().to_owned(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                status: StatusBody::Policy(PolicyStatus {
-                    ancestors: vec![PolicyAncestorStatus {
-                        ancestor_ref: ParentReference {
-                            group: Some(KGATEWAY_GROUP.to_owned()),
-                            kind: Some(resource.kind.as_str().to_owned()),
-                            namespace: Some(namespace),
-                            name,
-                            section_name: None,
-                            port: None,
-                        },
-                        controller_name: options.controller_name.clone(),
-                        conditions: vec![c.make("Accepted", false, "Unsupported", message)],
-                    }],
-                }),
-            }
+            policy_object_status(
+                resource,
+                vec![(
+                    self_ref(resource),
+                    vec![c.make("Accepted", false, "Unsupported", message)],
+                )],
+                options,
+            )
         })
         .collect()
+}
+
+/// The status of a kgateway resource: one `PolicyAncestorStatus` per reference, each with
+/// its conditions.
+pub(crate) fn policy_object_status(
+    resource: &KgatewayResource,
+    ancestors: Vec<(ParentReference, Vec<Condition>)>,
+    options: &CompileOptions,
+) -> ObjectStatus {
+    ObjectStatus {
+        api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
+        kind: resource.kind.as_str().to_owned(),
+        namespace: resource.metadata.namespace.clone().unwrap_or_default(),
+        name: resource.metadata.name.clone().unwrap_or_default(),
+        status: StatusBody::Policy(PolicyStatus {
+            ancestors: ancestors
+                .into_iter()
+                .map(|(ancestor_ref, conditions)| PolicyAncestorStatus {
+                    ancestor_ref,
+                    controller_name: options.controller_name.clone(),
+                    conditions,
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// A reference to the resource itself, for a status with no Gateway or target to report
+/// against (so the status is never empty).
+pub(crate) fn self_ref(resource: &KgatewayResource) -> ParentReference {
+    ParentReference {
+        group: Some(KGATEWAY_GROUP.to_owned()),
+        kind: Some(resource.kind.as_str().to_owned()),
+        namespace: resource.metadata.namespace.clone(),
+        name: resource.metadata.name.clone().unwrap_or_default(),
+        section_name: None,
+        port: None,
+    }
+}
+
+/// A reference to the Gateway `namespace/name`.
+pub(crate) fn gateway_ref(namespace: &str, name: &str) -> ParentReference {
+    ParentReference {
+        group: Some(GATEWAY_GROUP.to_owned()),
+        kind: Some("Gateway".to_owned()),
+        namespace: Some(namespace.to_owned()),
+        name: name.to_owned(),
+        section_name: None,
+        port: None,
+    }
 }
