@@ -40,6 +40,10 @@ pub enum ResponseFlag {
     UpstreamOverflow,
     /// `SI`: the stream idle timeout ran out.
     StreamIdleTimeout,
+    /// `RLSE`: the rate limit service could not be asked and failing open is off.
+    RateLimitServiceError,
+    /// `UMSDR`: the upstream stream reached its maximum duration.
+    UpstreamMaxStreamDurationReached,
     /// The route's backend reference could not be resolved (Envoy reports this as a
     /// direct 500 with no flag; we keep it distinct for the access log).
     InvalidBackend,
@@ -64,6 +68,8 @@ impl ResponseFlag {
             Self::DelayInjected => "DI",
             Self::UpstreamOverflow => "UO",
             Self::StreamIdleTimeout => "SI",
+            Self::RateLimitServiceError => "RLSE",
+            Self::UpstreamMaxStreamDurationReached => "UMSDR",
             Self::InvalidBackend => "IB",
         }
     }

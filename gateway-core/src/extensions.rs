@@ -83,6 +83,24 @@ impl std::fmt::Display for ResourceRef {
 #[derive(Clone, Debug)]
 pub struct MatchedRoute(pub Arc<ResourceRef>);
 
+/// Where the router reports the route it chose, for layers in front of it (the access
+/// log's `%ROUTE_NAME%`): a layer that wants to know puts one in the request's extensions
+/// before the router runs, and reads it once the response is back.
+#[derive(Clone, Debug, Default)]
+pub struct MatchedRouteCell(pub Arc<std::sync::OnceLock<MatchedRoute>>);
+
+impl MatchedRouteCell {
+    /// Records the route the router chose (the first report wins).
+    pub fn report(&self, route: &MatchedRoute) {
+        let _ = self.0.set(route.clone());
+    }
+
+    /// The route the router chose, once it has.
+    pub fn get(&self) -> Option<&MatchedRoute> {
+        self.0.get()
+    }
+}
+
 /// The path prefix the router matched (for `PathPrefix` matches), so that
 /// `ReplacePrefixMatch` redirects and rewrites know what to replace.
 #[derive(Clone, Debug)]

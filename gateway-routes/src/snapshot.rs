@@ -1,8 +1,8 @@
 //! The input of the compiler: every object the gateway knows about.
 
 use crate::api::{
-    ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, KGATEWAY_GROUP, KgatewayKind,
-    KgatewayResource, Namespace, ReferenceGrant, Secret, Service, TlsRoute,
+    ConfigMap, EndpointSlice, Gateway, GatewayClass, HttpRoute, KgatewayKind, KgatewayResource,
+    Namespace, ReferenceGrant, Secret, Service, TlsRoute,
 };
 
 /// A consistent set of Kubernetes objects, as read from one source at one moment.
@@ -112,11 +112,10 @@ impl Object {
             ("", "ConfigMap") => Self::ConfigMap(from_value(value)?),
             ("", "Namespace") => Self::Namespace(from_value(value)?),
             ("discovery.k8s.io", "EndpointSlice") => Self::EndpointSlice(from_value(value)?),
-            (KGATEWAY_GROUP, kind) => match KgatewayKind::from_kind(kind) {
+            (group, kind) => match KgatewayKind::from_group_kind(group, kind) {
                 Some(kind) => Self::Kgateway(KgatewayResource::new(kind, from_value(value)?)),
                 None => return Ok(None),
             },
-            _ => return Ok(None),
         };
         Ok(Some(object))
     }

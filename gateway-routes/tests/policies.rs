@@ -347,6 +347,7 @@ spec:
             response_flags: '%RESPONSE_FLAGS%'
             client: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%'
             request_id: '%REQ(X-REQUEST-ID)%'
+            route: '%ROUTE_NAME%'
 ",
             log_path.display()
         );
@@ -392,6 +393,11 @@ spec:
     assert_eq!(lines[1]["response_code"], 200);
     assert_eq!(lines[1]["request_id"], id.as_str());
     assert_eq!(lines[1]["client"], "127.0.0.1");
+    assert!(
+        lines[1]["route"].as_str().unwrap().starts_with("default/r"),
+        "{}",
+        lines[1]
+    );
     assert_eq!(lines[2]["response_code"], 429);
     assert_eq!(lines[2]["response_flags"], "RL");
 }

@@ -243,7 +243,7 @@ fn stream_duration_reached(endpoint: SocketAddr) -> Response {
     tracing::debug!(%endpoint, "upstream max stream duration reached");
     let mut response = local_response(
         StatusCode::REQUEST_TIMEOUT,
-        ResponseFlag::UpstreamRequestTimeout,
+        ResponseFlag::UpstreamMaxStreamDurationReached,
     );
     response.extensions_mut().insert(UpstreamEndpoint(endpoint));
     response

@@ -46,7 +46,7 @@ pub(crate) fn code_class_index(status: http::StatusCode) -> usize {
 // === response flags ===
 
 /// Every [`ResponseFlag`], in the order of [`flag_index`].
-pub(crate) const FLAGS: [ResponseFlag; 16] = [
+pub(crate) const FLAGS: [ResponseFlag; 18] = [
     ResponseFlag::NoRouteFound,
     ResponseFlag::NoHealthyUpstream,
     ResponseFlag::UpstreamConnectionFailure,
@@ -63,6 +63,8 @@ pub(crate) const FLAGS: [ResponseFlag; 16] = [
     ResponseFlag::UpstreamOverflow,
     ResponseFlag::StreamIdleTimeout,
     ResponseFlag::InvalidBackend,
+    ResponseFlag::RateLimitServiceError,
+    ResponseFlag::UpstreamMaxStreamDurationReached,
 ];
 
 /// Position of `flag` in [`FLAGS`]. The match is exhaustive so that a new flag does not
@@ -85,6 +87,8 @@ pub(crate) const fn flag_index(flag: ResponseFlag) -> usize {
         ResponseFlag::UpstreamOverflow => 13,
         ResponseFlag::StreamIdleTimeout => 14,
         ResponseFlag::InvalidBackend => 15,
+        ResponseFlag::RateLimitServiceError => 16,
+        ResponseFlag::UpstreamMaxStreamDurationReached => 17,
     }
 }
 

@@ -4,7 +4,7 @@
 use gateway_core::{
     ResponseFlag,
     backend::UpstreamEndpoint,
-    extensions::{ClientAddr, ConnectionInfo, MatchedRoute, RequestId},
+    extensions::{ClientAddr, ConnectionInfo, MatchedRoute, MatchedRouteCell, RequestId},
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use std::{
@@ -40,13 +40,21 @@ pub(crate) struct RequestFacts {
     connection: Option<ConnectionInfo>,
     client: Option<IpAddr>,
     request_id: Option<HeaderValue>,
-    route: Option<MatchedRoute>,
+    /// The route, when matched before this layer, or reported by a router after it.
+    route: MatchedRouteCell,
     received: AtomicU64,
 }
 
 impl RequestFacts {
-    /// Takes what the log needs from `parts`, as it arrives.
-    pub(crate) fn capture(shared: &Arc<Shared>, parts: &http::request::Parts) -> Self {
+    /// Takes what the log needs from `parts`, as it arrives, and leaves a
+    /// [`MatchedRouteCell`] for a router further in to report its route.
+    pub(crate) fn capture(shared: &Arc<Shared>, parts: &mut http::request::Parts) -> Self {
+        let route = MatchedRouteCell::default();
+        if let Some(matched) = parts.extensions.get::<MatchedRoute>() {
+            route.report(matched);
+        } else if shared.wants_route {
+            parts.extensions.insert(route.clone());
+        }
         let extensions = &parts.extensions;
         Self {
             shared: shared.clone(),
@@ -61,7 +69,7 @@ impl RequestFacts {
             connection: extensions.get::<ConnectionInfo>().cloned(),
             client: extensions.get::<ClientAddr>().map(|client| client.0),
             request_id: extensions.get::<RequestId>().map(|id| id.0.clone()),
-            route: extensions.get::<MatchedRoute>().cloned(),
+            route,
             received: AtomicU64::new(0),
         }
     }
@@ -225,7 +233,7 @@ impl Ctx<'_> {
             Operator::RouteName => response
                 .route
                 .as_ref()
-                .or(request.route.as_ref())
+                .or(request.route.get())
                 .map_or(Value::Missing, |route| Value::Route(&route.0)),
             Operator::StreamId => request
                 .request_id

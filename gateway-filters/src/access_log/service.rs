@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) response_headers: Box<[HeaderName]>,
     /// Whether a log reads `%BYTES_RECEIVED%` (else request bodies are not counted).
     count_received: bool,
+    /// Whether a log reads `%ROUTE_NAME%` (else the router is not asked to report it).
+    pub(crate) wants_route: bool,
 }
 
 /// Writes access logs; see the [module docs](super).
@@ -60,8 +62,12 @@ impl AccessLogLayer {
         let mut request_headers = Vec::new();
         let mut response_headers = Vec::new();
         let mut count_received = false;
+        let mut wants_route = false;
         for entry in &config.entries {
             let template = &entry.format.template;
+            wants_route |= template
+                .commands()
+                .any(|command| command.operator == Operator::RouteName);
             request_headers.extend(template.request_headers().cloned());
             response_headers.extend(template.response_headers().cloned());
             count_received |= template
@@ -89,6 +95,7 @@ impl AccessLogLayer {
                 request_headers: request_headers.into(),
                 response_headers: response_headers.into(),
                 count_received,
+                wants_route,
             }),
         }
     }
@@ -172,8 +179,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
-        let facts = Arc::new(RequestFacts::capture(&self.shared, &parts));
+        let (mut parts, body) = request.into_parts();
+        let facts = Arc::new(RequestFacts::capture(&self.shared, &mut parts));
         let counter = self.shared.count_received.then(|| facts.clone());
         let body = RequestBody::new(body, counter);
         ResponseFuture {

@@ -86,6 +86,7 @@
 //! # }
 //! ```
 
+mod authorization;
 mod config;
 mod service;
 mod spec;
@@ -93,6 +94,9 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+pub use authorization::{
+    AuthorizationActionSpec, AuthorizationRuleSpec, AuthorizationSpec, PrincipalSpec,
+};
 pub use config::{AclAction, AclConfig, AclDenyResponse, AclPrecedence, AclRule};
 pub use service::{AclLayer, AclService};
 pub use spec::{AclActionSpec, AclDenyResponseSpec, AclResponseHeaderSpec, AclRuleSpec, AclSpec};

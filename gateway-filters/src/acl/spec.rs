@@ -149,7 +149,7 @@ impl AclRuleSpec {
 }
 
 /// A bare address (a single host) or a CIDR without host bits.
-fn parse_cidr(text: &str) -> Result<IpNet, String> {
+pub(super) fn parse_cidr(text: &str) -> Result<IpNet, String> {
     if !text.contains('/') {
         return text
             .parse::<IpAddr>()

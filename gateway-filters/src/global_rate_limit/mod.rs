@@ -31,8 +31,8 @@
 //!   to its limit (Envoy's `enable_x_ratelimit_headers`).
 //! - The call fails, or takes longer than `timeout` (default 100 ms, connecting included):
 //!   with `failOpen` (kgateway's default, `true`) the request goes on; otherwise the
-//!   gateway answers `500` with an empty body, as Envoy's `failure_mode_deny` does. Envoy
-//!   flags that `RLSE`; gateway-core has no such flag yet, so this `500` carries none.
+//!   gateway answers `500` with an empty body, as Envoy's `failure_mode_deny` does,
+//!   flagged `RLSE` as Envoy flags it.
 //!
 //! One gRPC channel (HTTP/2, connecting lazily at the first request, balanced over the
 //! endpoints) per layer, shared by every clone; the request waits for the answer, never

@@ -202,6 +202,9 @@ where
             stats.error.fetch_add(1, Ordering::Relaxed);
             let mut response = http::Response::new(ResBody::full(Bytes::new(), None));
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+                .extensions_mut()
+                .insert(ResponseFlag::RateLimitServiceError);
             Ok(response)
         }
     }

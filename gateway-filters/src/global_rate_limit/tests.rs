@@ -425,7 +425,10 @@ async fn when_the_service_fails(
         .await
         .unwrap();
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
-        assert!(response.extensions().get::<ResponseFlag>().is_none());
+        assert_eq!(
+            response.extensions().get::<ResponseFlag>(),
+            Some(&ResponseFlag::RateLimitServiceError)
+        );
         let text = response.into_body().collect().await.unwrap().to_bytes();
         assert!(text.is_empty(), "Envoy's 500 has no body");
         return (

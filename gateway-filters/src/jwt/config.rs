@@ -1,8 +1,18 @@
 //! The validated configuration the JWT layer runs on.
 
 use http::{HeaderName, HeaderValue, Uri, header::AUTHORIZATION};
+use rustls::{
+    RootCertStore,
+    pki_types::{CertificateDer, pem::PemObject},
+};
 use serde::{Serialize, Serializer};
-use std::{sync::Arc, time::Duration};
+use sha2::{Digest, Sha256};
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+    sync::Arc,
+    time::Duration,
+};
 
 use super::keys::KeySet;
 
@@ -137,17 +147,32 @@ pub enum Jwks {
 }
 
 /// A JWKS server to fetch keys from.
+///
+/// Over `https`, the server's certificate is verified (rustls) against the Mozilla roots of
+/// the `webpki-roots` crate, or against [`RemoteJwks::ca_certificates`] when set, for the
+/// host of the URL: the host of [`RemoteJwks::host`] when set, else that of
+/// [`RemoteJwks::uri`]. That host is also the SNI sent; ALPN offers `http/1.1` only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteJwks {
-    /// The `http://` URI fetched. The policy compiler points it at the resolved backend of
-    /// kgateway's `backendRef`, keeping the path of `url`.
+    /// The `http://` or `https://` URI fetched: where the connection goes and the path
+    /// asked for. The policy compiler points it at the resolved backend of kgateway's
+    /// `backendRef`, keeping the scheme and path of `url`.
     #[serde(serialize_with = "serialize_uri")]
     pub uri: Uri,
-    /// The `Host` sent, when it is not the authority of `uri` (the host of kgateway's `url`
-    /// when the request goes to its resolved backend).
+    /// The authority of kgateway's `url`, when `uri` points elsewhere (at the `url`'s
+    /// resolved backend): sent as the `Host`, and, over `https`, its host is the name sent
+    /// as SNI and that the server's certificate must be valid for, as if the `url` itself
+    /// had been fetched.
     #[serde(serialize_with = "gateway_core::serde_http::opt_header_value")]
     pub host: Option<HeaderValue>,
+    /// Over `https`: the certificate authorities the server's certificate must chain to,
+    /// instead of the Mozilla roots trusted when this is `None`. The policy compiler sets
+    /// it from a BackendTLSPolicy's `caCertificateRefs` for the JWKS backend (which, as in
+    /// the Gateway API, replace the well-known roots rather than add to them). Unused over
+    /// plain `http`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<CaCertificates>,
     /// How long fetched keys are used before they are fetched again (default 5 minutes).
     #[serde(serialize_with = "gateway_core::serde_http::duration")]
     pub cache_duration: Duration,
@@ -180,6 +205,7 @@ impl RemoteJwks {
         Self {
             uri,
             host: None,
+            ca_certificates: None,
             cache_duration: DEFAULT_CACHE_DURATION,
             timeout: DEFAULT_FETCH_TIMEOUT,
             failed_refetch: DEFAULT_FAILED_REFETCH,
@@ -205,6 +231,116 @@ pub struct FetchRetry {
     /// The longest backoff.
     #[serde(serialize_with = "gateway_core::serde_http::duration")]
     pub max_interval: Duration,
+}
+
+/// Certificate authorities trusted for a remote JWKS server (see
+/// [`RemoteJwks::ca_certificates`]), parsed and checked once. Cheap to clone; two sets are
+/// equal when they hold the same certificates in the same order. Shown (`Debug`, config
+/// dumps) as the SHA-256 fingerprints of the certificates.
+#[derive(Clone)]
+pub struct CaCertificates {
+    inner: Arc<CaInner>,
+}
+
+struct CaInner {
+    /// The certificates as given: their identity for `Eq`, `Hash` and display.
+    certificates: Box<[CertificateDer<'static>]>,
+    /// The trust anchors taken from them.
+    roots: RootCertStore,
+}
+
+/// Why certificate authorities could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CaCertificatesError(String);
+
+impl CaCertificates {
+    /// Reads every `CERTIFICATE` block of PEM text (a Kubernetes Secret's or ConfigMap's
+    /// `ca.crt`); other blocks are skipped. Fails when there is none, or when one is not a
+    /// certificate that can be a trust anchor.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, CaCertificatesError> {
+        let certificates = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CaCertificatesError(format!("not PEM certificates: {e}")))?;
+        Self::from_der(certificates)
+    }
+
+    /// Takes DER-encoded certificates. Fails when there is none, or when one is not a
+    /// certificate that can be a trust anchor.
+    pub fn from_der(
+        certificates: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, CaCertificatesError> {
+        let certificates: Box<[CertificateDer<'static>]> = certificates.into_iter().collect();
+        if certificates.is_empty() {
+            return Err(CaCertificatesError("no certificate".to_owned()));
+        }
+        let mut roots = RootCertStore::empty();
+        for (index, certificate) in certificates.iter().enumerate() {
+            roots.add(certificate.clone()).map_err(|e| {
+                CaCertificatesError(format!("certificate {index} cannot be a trust anchor: {e}"))
+            })?;
+        }
+        Ok(Self {
+            inner: Arc::new(CaInner {
+                certificates,
+                roots,
+            }),
+        })
+    }
+
+    /// The certificates, as given.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.inner.certificates
+    }
+
+    /// The trust anchors, for a rustls client.
+    pub(crate) fn roots(&self) -> &RootCertStore {
+        &self.inner.roots
+    }
+
+    /// The SHA-256 fingerprints of the certificates, in lowercase hex.
+    fn fingerprints(&self) -> impl Iterator<Item = String> + '_ {
+        self.inner.certificates.iter().map(|certificate| {
+            Sha256::digest(certificate)
+                .iter()
+                .fold(String::with_capacity(64), |mut hex, byte| {
+                    hex.push(char::from(HEX[usize::from(byte >> 4)]));
+                    hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+                    hex
+                })
+        })
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl PartialEq for CaCertificates {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.certificates == other.inner.certificates
+    }
+}
+
+impl Eq for CaCertificates {}
+
+impl Hash for CaCertificates {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.inner.certificates.hash(state);
+    }
+}
+
+impl fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CaCertificates")
+            .field(&self.fingerprints().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Serialize for CaCertificates {
+    /// The SHA-256 fingerprints of the certificates.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.fingerprints())
+    }
 }
 
 fn serialize_uri<S: Serializer>(uri: &Uri, s: S) -> Result<S::Ok, S::Error> {

@@ -1,7 +1,7 @@
-//! Remote key sets: fetched from a JWKS server over HTTP, cached, and refreshed by a
-//! background task.
+//! Remote key sets: fetched from a JWKS server over HTTP or HTTPS, cached, and refreshed by
+//! a background task.
 //!
-//! - One task and one pooled HTTP client per remote provider of a
+//! - One task and one pooled HTTP client (see [`client`](super::client)) per remote provider of a
 //!   [`JwtLayer`](super::JwtLayer), shared by its clones and services. The task starts when the layer
 //!   is built inside a Tokio runtime (or else with the first request), and stops when the
 //!   last clone of the layer and its services is dropped.
@@ -15,16 +15,11 @@
 //!   for that fetch (or the one in flight), at most `timeout`, and is checked again.
 
 use arc_swap::{ArcSwap, Guard};
-use bytes::Bytes;
 use http::{
     HeaderValue, StatusCode,
     header::{ACCEPT, HOST},
 };
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioTimer},
-};
 use parking_lot::Mutex;
 use std::{
     fmt,
@@ -39,15 +34,14 @@ use tokio::{
     time::Instant,
 };
 
-use super::{config::RemoteJwks, keys::KeySet};
+use super::{
+    client::{JwksClient, client, error_chain},
+    config::RemoteJwks,
+    keys::KeySet,
+};
 
 /// `last_demand` before any fetch was asked for.
 const NEVER: u64 = u64::MAX;
-/// How long an idle connection to the JWKS server is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-type JwksClient = Client<HttpConnector, Empty<Bytes>>;
-
 /// A remote key set, as the request path sees it.
 pub(crate) struct RemoteKeys {
     cell: Arc<Cell>,
@@ -265,18 +259,6 @@ async fn run(cell: Arc<Cell>, task: Task) {
     }
 }
 
-/// The task's HTTP client: plain HTTP/1.1, pooled, connect bounded by the fetch timeout.
-fn client(config: &RemoteJwks) -> JwksClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.timeout));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(IDLE_TIMEOUT)
-        .pool_max_idle_per_host(1)
-        .build(connector)
-}
-
 /// One round: a fetch and its retries, with full-jitter exponential backoff between them.
 async fn fetch_with_retries(client: &JwksClient, config: &RemoteJwks) -> Result<KeySet, String> {
     let mut attempt: u32 = 0;
@@ -312,7 +294,7 @@ async fn fetch(client: &JwksClient, config: &RemoteJwks) -> Result<KeySet, Strin
         let response = client
             .request(request)
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
         if response.status() != StatusCode::OK {
             return Err(format!("answered {}", response.status()));
         }

@@ -38,12 +38,17 @@
 //! `cacheDuration` (5 minutes by default), keeping the last good keys when a fetch fails,
 //! and fetched again early (at most once per [`RemoteJwks::unknown_kid_refetch_interval`])
 //! for a token whose `kid` the set does not know, which then waits for that fetch. Requests
-//! read keys without a lock. Remote JWKS are fetched over plain HTTP only.
+//! read keys without a lock. A JWKS URL may be `http://` or `https://`: over TLS the
+//! server's certificate is checked for the URL's host, against the Mozilla roots or the
+//! certificate authorities given in [`RemoteJwks::ca_certificates`].
 //!
 //! **Where in the stack.** kgateway's `claimsToHeaders` clears Envoy's route cache so that
-//! routes can match on the claims headers; to get that, the gateway places this layer
-//! before route matching. The layer itself makes no assumption: it works anywhere in a
-//! tower stack over `http::Request<B>`, before or after a router.
+//! routes can match on the claims headers. To get that, the gateway's router calls
+//! [`JwtLayer::authenticate`] with the JWT policy of the route a request first matches,
+//! then matches the request again with the claims headers it gained; `authenticate` runs
+//! the same verification, with the same refusals and counts, as the layer's service. The
+//! layer itself makes no assumption: it works anywhere in a tower stack over
+//! `http::Request<B>`, before or after a router.
 //!
 //! Bodies: any request body (the service must be `Clone` so that a request waiting for keys
 //! can take it along); the response body must be a [`FullBody`](crate::buffer::FullBody)
@@ -118,6 +123,7 @@
 //! ```
 
 mod claims;
+mod client;
 mod config;
 mod jwks;
 mod keys;
@@ -129,12 +135,13 @@ mod token;
 mod verify;
 
 pub use config::{
-    ClaimToHeader, DEFAULT_CACHE_DURATION, DEFAULT_CLOCK_SKEW, DEFAULT_FAILED_REFETCH,
-    DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_JWKS_BYTES, DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL,
-    FetchRetry, Jwks, JwtConfig, JwtProvider, RemoteJwks, TokenSource,
+    CaCertificates, CaCertificatesError, ClaimToHeader, DEFAULT_CACHE_DURATION, DEFAULT_CLOCK_SKEW,
+    DEFAULT_FAILED_REFETCH, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_JWKS_BYTES,
+    DEFAULT_UNKNOWN_KID_REFETCH_INTERVAL, FetchRetry, Jwks, JwtConfig, JwtProvider, RemoteJwks,
+    TokenSource,
 };
 pub use keys::{KeySet, KeySetError};
-pub use service::{JwtLayer, JwtService, JwtStats, ResponseFuture};
+pub use service::{Authenticate, JwtLayer, JwtService, JwtStats, ResponseFuture};
 pub use spec::{
     BackendObjectReferenceSpec, ClaimToHeaderSpec, DirectReferences, HeaderSourceSpec,
     JwksAsyncFetchSpec, JwksRetryBackOffSpec, JwksRetryPolicySpec, JwksSpec, JwtAuth, JwtAuthSpec,

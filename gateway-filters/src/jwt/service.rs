@@ -14,7 +14,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 use tower::{Layer, Service};
 
@@ -87,6 +87,26 @@ impl JwtLayer {
         }
     }
 
+    /// Authenticates `request` as the layer's services do, without calling anything: the
+    /// future resolves to the request, with the claims headers of the provider that
+    /// accepted it set and its tokens removed (unless `forwardToken`), or to the refusal
+    /// to send instead (`401`/`403` with `WWW-Authenticate` and the reason as text), exactly
+    /// the response [`JwtService`] would send. The `allowed` and `denied` [counts](Self::stats)
+    /// include it. A request whose token names a key a remote key set may bring waits for
+    /// that fetch (at most the remote's `timeout`); otherwise the future is ready at once.
+    ///
+    /// It exists for routing on claims. kgateway's `claimsToHeaders` clears Envoy's route
+    /// cache, so HTTPRoute header matches see the claims headers: the gateway's router,
+    /// which is not a tower stack, authenticates a request with the JWT policy of the route
+    /// it first matched, then matches again with the headers this set.
+    pub fn authenticate<B, ResBody>(&self, request: http::Request<B>) -> Authenticate<B, ResBody>
+    where
+        B: Send + 'static,
+        ResBody: FullBody + 'static,
+    {
+        self.shared.authenticate(request)
+    }
+
     /// Returns once every remote key set of the layer has completed at least `fetches`
     /// fetches, successful or not (at once when there is none). `wait_for_jwks_fetches(1)`
     /// is the gate kgateway's `asyncFetch.fastListener: false` asks for before serving.
@@ -137,51 +157,32 @@ impl<S: fmt::Debug> fmt::Debug for JwtService<S> {
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for JwtService<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone,
     ReqBody: Send + 'static,
-    ResBody: FullBody + Send + 'static,
+    ResBody: FullBody + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
-        let shared = &self.shared;
-        shared.verifier.start();
-        let state = match shared.verifier.decide(&mut request, true) {
-            Decision::Allow => {
-                shared.allowed.fetch_add(1, Ordering::Relaxed);
-                State::Inner {
-                    future: self.inner.call(request),
-                }
-            }
-            Decision::Deny(status) => State::Denied {
-                future: ready(Ok(shared.deny(status, &request))),
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let state = match self.shared.authenticate(request).into_decided() {
+            Ok(Ok(request)) => State::Inner {
+                future: self.inner.call(request),
             },
-            Decision::Wait(waiter) => {
+            Ok(Err(refusal)) => State::Denied {
+                future: ready(Ok(refusal)),
+            },
+            Err(waiting) => {
                 // The service that was made ready goes with the request; a clone stays.
                 let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let shared = self.shared.clone();
-                State::Waiting {
-                    future: Box::pin(async move {
-                        waiter.wait().await;
-                        let status = match shared.verifier.decide(&mut request, false) {
-                            Decision::Allow => {
-                                shared.allowed.fetch_add(1, Ordering::Relaxed);
-                                return inner.call(request).await;
-                            }
-                            Decision::Deny(status) => status,
-                            // Not returned without `may_wait`; refuse as if keys were missing.
-                            Decision::Wait(_) => Status::JwksFetchFail,
-                        };
-                        Ok(shared.deny(status, &request))
-                    }),
+                State::Authenticating {
+                    waiting,
+                    inner: std::mem::replace(&mut self.inner, clone),
                 }
             }
         };
@@ -190,6 +191,40 @@ where
 }
 
 impl Shared {
+    /// Verifies `request`, counting the outcome: the one decision path of
+    /// [`JwtLayer::authenticate`] and [`JwtService`].
+    fn authenticate<B, R>(self: &Arc<Self>, mut request: http::Request<B>) -> Authenticate<B, R>
+    where
+        B: Send + 'static,
+        R: FullBody + 'static,
+    {
+        self.verifier.start();
+        let state = match self.verifier.decide(&mut request, true) {
+            Decision::Allow => AuthState::Decided(ready(Ok(self.allow(request)))),
+            Decision::Deny(status) => AuthState::Decided(ready(Err(self.deny(status, &request)))),
+            Decision::Wait(waiter) => {
+                let shared = Arc::clone(self);
+                AuthState::Waiting(Box::pin(async move {
+                    waiter.wait().await;
+                    let status = match shared.verifier.decide(&mut request, false) {
+                        Decision::Allow => return Ok(shared.allow(request)),
+                        Decision::Deny(status) => status,
+                        // Not returned without `may_wait`; refuse as if keys were missing.
+                        Decision::Wait(_) => Status::JwksFetchFail,
+                    };
+                    Err(shared.deny(status, &request))
+                }))
+            }
+        };
+        Authenticate { state }
+    }
+
+    /// Counts a request let through.
+    fn allow<B>(&self, request: http::Request<B>) -> http::Request<B> {
+        self.allowed.fetch_add(1, Ordering::Relaxed);
+        request
+    }
+
     /// Counts and logs a refusal and builds its response.
     fn deny<B: FullBody, R>(
         &self,
@@ -260,48 +295,119 @@ fn challenge<R>(status: Status, request: &http::Request<R>) -> HeaderValue {
     HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-pin_project! {
-    /// Response future of [`JwtService`].
-    pub struct ResponseFuture<F, B, E> {
-        #[pin]
-        state: State<F, B, E>,
+/// Future of [`JwtLayer::authenticate`]: the authenticated request, or the refusal to send
+/// instead.
+pub struct Authenticate<B, ResBody> {
+    state: AuthState<B, ResBody>,
+}
+
+/// The outcome of an authentication.
+type Outcome<B, R> = Result<http::Request<B>, http::Response<R>>;
+
+/// An authentication waiting for a remote key set, then deciding again.
+type Waiting<B, R> = Pin<Box<dyn Future<Output = Outcome<B, R>> + Send>>;
+
+// The request is carried inline when decided at once, so that the usual case allocates
+// nothing; only the rare wait for keys is boxed.
+#[allow(clippy::large_enum_variant)]
+enum AuthState<B, R> {
+    /// Decided at once (the usual case).
+    Decided(Ready<Outcome<B, R>>),
+    /// Waiting for keys.
+    Waiting(Waiting<B, R>),
+}
+
+impl<B, R> Authenticate<B, R> {
+    /// The outcome, if it was decided without waiting; else the future to wait on.
+    fn into_decided(self) -> Result<Outcome<B, R>, Waiting<B, R>> {
+        match self.state {
+            AuthState::Decided(outcome) => Ok(outcome.into_inner()),
+            AuthState::Waiting(waiting) => Err(waiting),
+        }
     }
 }
 
-/// A future that waited for keys, then called the inner service or refused.
-type Waiting<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<B>, E>> + Send>>;
+impl<B, R> fmt::Debug for Authenticate<B, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            AuthState::Decided(_) => "decided",
+            AuthState::Waiting(_) => "waiting for keys",
+        };
+        f.debug_tuple("Authenticate").field(&state).finish()
+    }
+}
+
+impl<B, R> Future for Authenticate<B, R> {
+    type Output = Outcome<B, R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            AuthState::Decided(outcome) => Pin::new(outcome).poll(cx),
+            AuthState::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`JwtService`].
+    pub struct ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<http::Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody, ResBody>,
+    }
+}
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B, E> {
-        Denied { #[pin] future: Ready<Result<http::Response<B>, E>> },
-        Inner { #[pin] future: F },
-        Waiting { future: Waiting<B, E> },
+    enum State<S, ReqBody, ResBody>
+    where
+        S: Service<http::Request<ReqBody>>,
+    {
+        /// Refused at once.
+        Denied { future: Ready<Result<http::Response<ResBody>, S::Error>> },
+        /// Let through: the inner service answers.
+        Inner { #[pin] future: S::Future },
+        /// Waiting for keys, with the inner service that was made ready.
+        Authenticating { waiting: Waiting<ReqBody, ResBody>, inner: S },
     }
 }
 
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+impl<S, ReqBody, ResBody> fmt::Debug for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<http::Request<ReqBody>>,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Denied { .. } => "denied",
             State::Inner { .. } => "inner",
-            State::Waiting { .. } => "waiting for keys",
+            State::Authenticating { .. } => "waiting for keys",
         };
         f.debug_tuple("ResponseFuture").field(&state).finish()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B, E>
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody, ResBody>
 where
-    F: Future<Output = Result<http::Response<B>, E>>,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
 {
-    type Output = Result<http::Response<B>, E>;
+    type Output = Result<http::Response<ResBody>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Denied { future } => future.poll(cx),
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Waiting { future } => future.as_mut().poll(cx),
+        let mut state = self.project().state;
+        loop {
+            let future = match state.as_mut().project() {
+                StateProj::Denied { future } => return Pin::new(future).poll(cx),
+                StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Authenticating { waiting, inner } => {
+                    match ready!(waiting.as_mut().poll(cx)) {
+                        Ok(request) => inner.call(request),
+                        Err(refusal) => return Poll::Ready(Ok(refusal)),
+                    }
+                }
+            };
+            state.set(State::Inner { future });
         }
     }
 }

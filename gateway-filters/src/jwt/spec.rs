@@ -32,8 +32,9 @@ pub trait JwtReferences {
     fn config_map_jwks(&self, name: &str) -> Result<String, String>;
 
     /// Where the fetch of a remote JWKS whose `backendRef` is `backend_ref` goes: the
-    /// authority (`10.0.0.7:8080`, `jwks.auth.svc.cluster.local:8080`) reached over plain
-    /// HTTP, or `None` to connect to the host of the `url` itself; or why the backend
+    /// authority (`10.0.0.7:8080`, `jwks.auth.svc.cluster.local:8080`) connected to with
+    /// the `url`'s scheme (over `https`, the certificate is still checked for the `url`'s
+    /// host), or `None` to connect to the host of the `url` itself; or why the backend
     /// cannot be used.
     fn jwks_backend(
         &self,
@@ -228,7 +229,8 @@ pub struct LocalObjectReferenceSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteJwksSpec {
-    /// The JWKS URL (`http://idp.example.com/keys`): its host is the `Host` sent and its
+    /// The JWKS URL (`https://idp.example.com/keys`, or `http://`): its host is the `Host`
+    /// sent (and over `https` the name the server's certificate must be valid for) and its
     /// path the path fetched.
     pub url: String,
     /// The backend serving it; [`JwtReferences::jwks_backend`] resolves it.
@@ -491,14 +493,8 @@ impl RemoteJwksSpec {
                 "must be a full URL with scheme, host and path",
             ));
         };
-        if *scheme == Scheme::HTTPS {
-            return Err(FieldError::new(
-                "url",
-                "https JWKS URLs are not supported: the gateway fetches keys over plain HTTP",
-            ));
-        }
-        if *scheme != Scheme::HTTP {
-            return Err(FieldError::new("url", "the scheme must be http"));
+        if *scheme != Scheme::HTTP && *scheme != Scheme::HTTPS {
+            return Err(FieldError::new("url", "the scheme must be http or https"));
         }
         let path = url
             .path_and_query()
@@ -511,7 +507,7 @@ impl RemoteJwksSpec {
             None => RemoteJwks::new(url.clone()),
             Some(backend) => {
                 let uri = Uri::builder()
-                    .scheme(Scheme::HTTP)
+                    .scheme(scheme.clone())
                     .authority(backend)
                     .path_and_query(path)
                     .build()

@@ -11,7 +11,7 @@
 //! groups (any version), same kinds, everything else ignored.
 
 use gateway_routes::{
-    api::{GATEWAY_GROUP, KGATEWAY_GROUP, KgatewayBody, KgatewayKind, KgatewayResource},
+    api::{GATEWAY_GROUP, KgatewayBody, KgatewayKind, KgatewayResource},
     snapshot::Object,
 };
 use serde::{Deserialize, de::DeserializeOwned};
@@ -88,13 +88,12 @@ pub(crate) fn decode_document(text: &str) -> Result<Decoded, DocumentError> {
         ("", "ConfigMap") => typed(text, Object::ConfigMap),
         ("", "Namespace") => typed(text, Object::Namespace),
         ("discovery.k8s.io", "EndpointSlice") => typed(text, Object::EndpointSlice),
-        (KGATEWAY_GROUP, name) => match KgatewayKind::from_kind(name) {
+        (group, name) => match KgatewayKind::from_group_kind(group, name) {
             Some(k) => typed(text, |body: KgatewayBody| {
                 Object::Kgateway(KgatewayResource::new(k, body))
             }),
             None => return Ok(Decoded::Ignored { api_version, kind }),
         },
-        _ => return Ok(Decoded::Ignored { api_version, kind }),
     };
     let (mut object, unknown_fields) = typed?;
     default_namespace(&mut object);
@@ -119,8 +118,7 @@ fn read_kind(api_version: &str, kind: &str) -> bool {
         ),
         "" => matches!(kind, "Service" | "Secret" | "ConfigMap" | "Namespace"),
         "discovery.k8s.io" => kind == "EndpointSlice",
-        KGATEWAY_GROUP => KgatewayKind::from_kind(kind).is_some(),
-        _ => false,
+        group => KgatewayKind::from_group_kind(group, kind).is_some(),
     }
 }
 

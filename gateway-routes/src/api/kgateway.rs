@@ -1,5 +1,6 @@
-//! kgateway's policy and extension kinds (`gateway.kgateway.dev/v1alpha1`), read as
-//! metadata plus a raw `spec`.
+//! kgateway's policy and extension kinds (`gateway.kgateway.dev/v1alpha1`), and Envoy
+//! Gateway's `SecurityPolicy` (`gateway.envoyproxy.io/v1alpha1`), read as metadata plus a
+//! raw `spec`.
 //!
 //! The spec stays raw JSON here so that the policy compiler can decode it field by field
 //! with serde_ignored: a field we do not implement makes the policy `Invalid` with a
@@ -12,7 +13,11 @@ use super::ObjectMeta;
 /// kgateway's API group.
 pub const KGATEWAY_GROUP: &str = "gateway.kgateway.dev";
 
-/// The kgateway kinds the gateway reads.
+/// Envoy Gateway's API group.
+pub const ENVOY_GATEWAY_GROUP: &str = "gateway.envoyproxy.io";
+
+/// The policy kinds the gateway reads: kgateway's, and Envoy Gateway's `SecurityPolicy`
+/// (so that its users can bring that policy too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum KgatewayKind {
     /// `TrafficPolicy`: per-route (or per-Gateway) traffic behaviour.
@@ -27,22 +32,40 @@ pub enum KgatewayKind {
     DirectResponse,
     /// `Backend`: an external backend (`static` hosts).
     Backend,
+    /// `GatewayExtension`: an external service (ext-authz, ext-proc, rate limit) or JWT
+    /// providers, named by TrafficPolicies.
+    GatewayExtension,
+    /// Envoy Gateway's `SecurityPolicy` (its `authorization` on client CIDRs), attached
+    /// and merged like a TrafficPolicy.
+    SecurityPolicy,
 }
 
 impl KgatewayKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::TrafficPolicy,
         Self::HttpListenerPolicy,
         Self::ListenerPolicy,
         Self::BackendConfigPolicy,
         Self::DirectResponse,
         Self::Backend,
+        Self::GatewayExtension,
+        Self::SecurityPolicy,
     ];
 
-    /// The kind for a manifest's `kind`, if the gateway reads it.
-    pub fn from_kind(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    /// The kind for a manifest's API group and `kind`, if the gateway reads it.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.group() == group && k.as_str() == kind)
+    }
+
+    /// The API group of the kind.
+    pub const fn group(self) -> &'static str {
+        match self {
+            Self::SecurityPolicy => ENVOY_GATEWAY_GROUP,
+            _ => KGATEWAY_GROUP,
+        }
     }
 
     /// The manifest `kind`.
@@ -54,6 +77,8 @@ impl KgatewayKind {
             Self::BackendConfigPolicy => "BackendConfigPolicy",
             Self::DirectResponse => "DirectResponse",
             Self::Backend => "Backend",
+            Self::GatewayExtension => "GatewayExtension",
+            Self::SecurityPolicy => "SecurityPolicy",
         }
     }
 }

@@ -11,13 +11,14 @@ mod tls;
 mod weighted;
 
 pub use router::SocketRouter;
-pub use stack::BuildContext;
+pub use stack::{BuildCarry, BuildContext};
 
 use gateway_core::{
     HttpService,
     extensions::{ListenerPort, MatchedRoute, ResourceRef},
     listener::SocketState,
 };
+use gateway_filters::{compression::Toggle, jwt::JwtLayer};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
 use crate::plan::{HostMatch, ListenerPlan, ListenerProtocol, Plan};
@@ -122,6 +123,14 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
                 stack::rule_service(rule, metrics.as_ref(), ctx)
             })
             .collect();
+        let jwt: Vec<Option<JwtLayer>> = vhost
+            .rules
+            .iter()
+            .map(|rule| match rule.policy.as_ref()?.jwt_auth.as_deref()? {
+                Toggle::Enabled(config) => Some(ctx.jwt(config)),
+                Toggle::Disabled => None,
+            })
+            .collect();
         let slots = vhost
             .routes
             .iter()
@@ -129,6 +138,7 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
                 matcher: entry.matcher.clone(),
                 route: MatchedRoute(vhost.rules[entry.rule].resource.clone()),
                 prefix: matched_prefix(&entry.matcher),
+                jwt: jwt[entry.rule].clone(),
                 service: services[entry.rule].clone(),
             })
             .collect();

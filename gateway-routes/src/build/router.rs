@@ -1,14 +1,25 @@
 //! The per-socket HTTP router: picks the listener by `Host`, then the virtual host (most
 //! specific hostname first, falling back to less specific ones), then the first match in
 //! precedence order, and hands the request to that rule's stack.
+//!
+//! A rule whose TrafficPolicy has `jwtAuth` authenticates here, before its stack: once the
+//! token is verified and its claims are copied into headers, the route is chosen again,
+//! so that HTTPRoute header matches can route on claims (Envoy clears its route cache
+//! after `jwt_authn` for the same reason). The route chosen the second time runs its stack
+//! without authenticating again. CORS preflights are not authenticated (Envoy's
+//! `bypass_cors_preflight`): the CORS layer of the rule answers them.
 
 use gateway_core::{
     HttpService, Request, Response, ResponseFlag,
     error::local_response,
-    extensions::{ListenerPort, MatchedPrefix, MatchedRoute},
+    extensions::{ListenerPort, MatchedPrefix, MatchedRoute, MatchedRouteCell},
     service::ResponseFuture,
 };
-use http::{StatusCode, header::HOST};
+use gateway_filters::jwt::JwtLayer;
+use http::{
+    Method, StatusCode,
+    header::{ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN},
+};
 use std::{
     collections::HashMap,
     convert::Infallible,
@@ -25,6 +36,8 @@ pub(crate) struct RouteSlot {
     pub(crate) matcher: RequestMatch,
     pub(crate) route: MatchedRoute,
     pub(crate) prefix: Option<MatchedPrefix>,
+    /// JWT authentication to pass before the route is chosen again with the claims.
+    pub(crate) jwt: Option<JwtLayer>,
     pub(crate) service: HttpService,
 }
 
@@ -90,23 +103,64 @@ impl SocketRouter {
     }
 
     /// Routes one request.
-    pub fn route(&self, mut request: Request) -> ResponseFuture {
-        let host = request_host(&request);
-        let host = lowercase(host);
-        let Some(listener) = self.listeners.iter().find(|l| l.hostname.matches(&host)) else {
+    pub fn route(&self, request: Request) -> ResponseFuture {
+        let Some((listener, slot)) = self.find(&request) else {
             return no_route();
         };
-        let Some(slot) = listener.route(&host, &request) else {
-            return no_route();
-        };
-        let extensions = request.extensions_mut();
-        extensions.insert(listener.port);
-        extensions.insert(slot.route.clone());
-        if let Some(prefix) = &slot.prefix {
-            extensions.insert(prefix.clone());
+        match &slot.jwt {
+            Some(jwt) if !is_cors_preflight(&request) => {
+                let authenticated = jwt.authenticate(request);
+                let router = self.clone();
+                Box::pin(async move {
+                    match authenticated.await {
+                        Ok(request) => router.route_authenticated(request).await,
+                        Err(refusal) => Ok(refusal),
+                    }
+                })
+            }
+            _ => dispatch(listener, slot, request),
         }
-        slot.service.call_shared(request)
     }
+
+    /// Routes a request that passed its first route's JWT authentication, with the claim
+    /// headers it gained.
+    fn route_authenticated(&self, request: Request) -> ResponseFuture {
+        match self.find(&request) {
+            Some((listener, slot)) => dispatch(listener, slot, request),
+            None => no_route(),
+        }
+    }
+
+    /// The listener and route slot of a request.
+    fn find(&self, request: &Request) -> Option<(&ListenerRouter, &RouteSlot)> {
+        let host = lowercase(request_host(request));
+        let listener = self.listeners.iter().find(|l| l.hostname.matches(&host))?;
+        let slot = listener.route(&host, request)?;
+        Some((listener, slot))
+    }
+}
+
+/// Hands a request to its rule's stack, recording what was matched.
+fn dispatch(listener: &ListenerRouter, slot: &RouteSlot, mut request: Request) -> ResponseFuture {
+    let extensions = request.extensions_mut();
+    if let Some(cell) = extensions.get::<MatchedRouteCell>() {
+        cell.report(&slot.route);
+    }
+    extensions.insert(listener.port);
+    extensions.insert(slot.route.clone());
+    if let Some(prefix) = &slot.prefix {
+        extensions.insert(prefix.clone());
+    }
+    slot.service.call_shared(request)
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_cors_preflight<B>(request: &http::Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request.headers().contains_key(ORIGIN)
+        && request
+            .headers()
+            .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 impl tower::Service<Request> for SocketRouter {

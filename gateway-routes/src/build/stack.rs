@@ -39,8 +39,12 @@ use gateway_filters::{
     cors::CorsLayer,
     csrf::CsrfLayer,
     direct_response::DirectResponseLayer,
+    ext_authz::{ExtAuthConfig, ExtAuthLayer},
+    ext_proc::{ExtProcConfig, ExtProcLayer},
     fault::FaultLayer,
+    global_rate_limit::{GlobalRateLimitConfig, GlobalRateLimitLayer},
     header_modifier::{HeaderModifierLayer, ResponseHeaderModifierLayer},
+    jwt::{JwtConfig, JwtLayer},
     local_rate_limit::{LocalRateLimit, LocalRateLimitLayer, RateLimitConfig},
     mirror::MirrorLayer,
     path_regex::PathRegexLayer,
@@ -67,9 +71,14 @@ use crate::plan::{BackendPlan, BackendTarget, FilterPlan, ResolvedBackend, RuleP
 pub struct BuildContext {
     client: UpstreamClient,
     backends: HashMap<Arc<ResolvedBackend>, HttpService>,
+    /// What the previous build made, reused where the configuration is unchanged.
+    previous: BuildCarry,
     /// One limiter per policy `rateLimit` (keyed by the address of its shared config), so
     /// every rule a policy covers draws from the same bucket.
     rate_limiters: HashMap<usize, LocalRateLimitLayer>,
+    /// The layers holding a client of an external service or background work, one per
+    /// policy field (keyed by the address of its shared config), so rules share them.
+    external: ExternalLayers,
     /// Where request and upstream metrics go; `None` builds stacks without them.
     metrics: Option<Arc<Metrics>>,
 }
@@ -80,7 +89,9 @@ impl BuildContext {
         Self {
             client,
             backends: HashMap::new(),
+            previous: BuildCarry::default(),
             rate_limiters: HashMap::new(),
+            external: ExternalLayers::default(),
             metrics: None,
         }
     }
@@ -91,6 +102,25 @@ impl BuildContext {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Reuses what `previous` (the last build's [`BuildContext::into_carry`]) holds
+    /// wherever this build needs the same thing: backends keep their load-balancer state,
+    /// endpoint health, outlier ejections and pools, and JWT providers their fetched keys,
+    /// across configuration reloads that do not change them.
+    #[must_use]
+    pub fn with_carry(mut self, previous: BuildCarry) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// What this build made that the next one may reuse; what it did not use of the
+    /// previous build is dropped (stopping its health checks and key fetches).
+    pub fn into_carry(self) -> BuildCarry {
+        BuildCarry {
+            backends: self.backends,
+            jwt: self.external.jwt,
+        }
     }
 
     /// The metric handles of one rule on one listener, when metrics are on.
@@ -119,6 +149,58 @@ impl BuildContext {
         )
     }
 
+    /// The JWT layer of a GatewayExtension's providers, one per extension so that its
+    /// remote key sets are fetched once.
+    pub(crate) fn jwt(&mut self, config: &Arc<JwtConfig>) -> JwtLayer {
+        if let Some(layer) = self.external.jwt.get(config) {
+            return layer.clone();
+        }
+        let layer = self
+            .previous
+            .jwt
+            .remove(config)
+            .unwrap_or_else(|| JwtLayer::new(JwtConfig::clone(config)));
+        self.external.jwt.insert(config.clone(), layer.clone());
+        layer
+    }
+
+    /// The shared layer of a policy's `extAuth`.
+    fn ext_auth(&mut self, config: &Arc<Toggle<ExtAuthConfig>>) -> Option<ExtAuthLayer> {
+        let Toggle::Enabled(enabled) = config.as_ref() else {
+            return None;
+        };
+        Some(
+            self.external
+                .ext_auth
+                .entry(Arc::as_ptr(config) as usize)
+                .or_insert_with(|| ExtAuthLayer::new(enabled.clone()))
+                .clone(),
+        )
+    }
+
+    /// The shared layer of a policy's `extProc`.
+    fn ext_proc(&mut self, config: &Arc<Toggle<ExtProcConfig>>) -> Option<ExtProcLayer> {
+        let Toggle::Enabled(enabled) = config.as_ref() else {
+            return None;
+        };
+        Some(
+            self.external
+                .ext_proc
+                .entry(Arc::as_ptr(config) as usize)
+                .or_insert_with(|| ExtProcLayer::new(enabled.clone()))
+                .clone(),
+        )
+    }
+
+    /// The shared layer of a policy's `rateLimit.global`.
+    fn global_rate_limit(&mut self, config: &Arc<GlobalRateLimitConfig>) -> GlobalRateLimitLayer {
+        self.external
+            .global_rate_limit
+            .entry(Arc::as_ptr(config) as usize)
+            .or_insert_with(|| GlobalRateLimitLayer::new(GlobalRateLimitConfig::clone(config)))
+            .clone()
+    }
+
     /// The service for a backend target; invalid targets answer 500.
     pub(crate) fn target(&mut self, target: &BackendTarget) -> HttpService {
         match target {
@@ -129,6 +211,10 @@ impl BuildContext {
             BackendTarget::Resolved(resolved) => {
                 if let Some(service) = self.backends.get(resolved) {
                     return service.clone();
+                }
+                if let Some(service) = self.previous.backends.remove(resolved) {
+                    self.backends.insert(resolved.clone(), service.clone());
+                    return service;
                 }
                 let backend = match (&resolved.policy, tokio::runtime::Handle::try_current()) {
                     (Some(policy), Ok(runtime)) => Backend::with_policy(
@@ -161,6 +247,24 @@ impl BuildContext {
     pub fn client(&self) -> &UpstreamClient {
         &self.client
     }
+}
+
+/// The stateful services of one build, handed to the next so that an unchanged backend
+/// or JWT provider keeps its state across a reload (see [`BuildContext::with_carry`]).
+#[derive(Debug, Default)]
+pub struct BuildCarry {
+    backends: HashMap<Arc<ResolvedBackend>, HttpService>,
+    jwt: HashMap<Arc<JwtConfig>, JwtLayer>,
+}
+
+/// Layers that own a client or a background task, shared by every rule of one build.
+#[derive(Debug, Default)]
+struct ExternalLayers {
+    /// By configuration: identical providers share one layer (and its key fetches).
+    jwt: HashMap<Arc<JwtConfig>, JwtLayer>,
+    ext_auth: HashMap<usize, ExtAuthLayer>,
+    ext_proc: HashMap<usize, ExtProcLayer>,
+    global_rate_limit: HashMap<usize, GlobalRateLimitLayer>,
 }
 
 fn protocol(resolved: &ResolvedBackend) -> gateway_core::backend::AppProtocol {
@@ -255,8 +359,19 @@ pub(crate) fn rule_service(
     {
         service = stream_idle(idle, service);
     }
+    // 1: the external processor sees the request as admitted, just before it is
+    // changed and sent on.
+    if let Some(layer) = policy
+        .and_then(|p| p.ext_proc.as_ref())
+        .and_then(|config| ctx.ext_proc(config))
+    {
+        service = HttpService::new(layer.layer(service));
+    }
     // 1: the policy's admission checks, cheapest refusal first in the request's path:
-    // CSRF, then fault injection, then the local rate limit.
+    // CSRF, then fault injection, then the local rate limit, then the global one.
+    if let Some(config) = policy.and_then(|p| p.global_rate_limit.as_ref()) {
+        service = HttpService::new(ctx.global_rate_limit(config).layer(service));
+    }
     if let Some(layer) = policy
         .and_then(|p| p.rate_limit.as_ref())
         .and_then(|limit| ctx.rate_limiter(limit))
@@ -269,8 +384,15 @@ pub(crate) fn rule_service(
     if let Some(csrf) = policy.and_then(|p| p.csrf.as_deref()) {
         service = HttpService::new(CsrfLayer::new(csrf.clone()).layer(service));
     }
-    // Authentication, then the client address rules, outside everything else the policy
-    // does: a request that is not allowed costs nothing more.
+    // Authentication and authorization, then the client address rules, outside everything
+    // else the policy does: a request that is not allowed costs nothing more. (JWT runs
+    // in the router, before the route is chosen again with the claims.)
+    if let Some(layer) = policy
+        .and_then(|p| p.ext_auth.as_ref())
+        .and_then(|config| ctx.ext_auth(config))
+    {
+        service = HttpService::new(layer.layer(service));
+    }
     if let Some(Toggle::Enabled(config)) = policy.and_then(|p| p.api_key_auth.as_deref()) {
         service = HttpService::new(ApiKeyAuthLayer::new(config.clone()).layer(service));
     }

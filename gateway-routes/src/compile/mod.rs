@@ -153,11 +153,17 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     );
 
     let listener_policies = policy::ListenerPolicies::new(&snapshot.kgateway, &snapshot.gateways);
+    let extensions =
+        policy::GatewayExtensions::new(&snapshot.kgateway, &backends, &snapshot.config_maps);
     let mut traffic_policies = policy::TrafficPolicies::new(
         &snapshot.kgateway,
         &snapshot.gateways,
         &snapshot.http_routes,
-        &snapshot.secrets,
+        policy::PolicyReferences {
+            secrets: &snapshot.secrets,
+            extensions: &extensions,
+            grants: &snapshot.reference_grants,
+        },
     );
     // Gateway (namespace, name) and listener names, for policy lookups while routes attach.
     let gateway_keys: Vec<((&str, &str), Vec<&str>)> = gateways
@@ -262,6 +268,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     }
 
     statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
+    statuses.extend(extensions.statuses(options, &mut diagnostics));
     statuses.extend(listener_policies.statuses(options, &mut diagnostics));
     statuses.extend(backend_policies.statuses(options, &mut diagnostics));
     statuses.extend(policy::unserved_kinds(

@@ -8,8 +8,12 @@ use gateway_filters::{
     compression::{CompressionConfig, Toggle},
     cors::CorsConfig,
     csrf::CsrfConfig,
+    ext_authz::ExtAuthConfig,
+    ext_proc::ExtProcConfig,
     fault::FaultConfig,
+    global_rate_limit::GlobalRateLimitConfig,
     header_modifier::HeaderModifierConfig,
+    jwt::JwtConfig,
     local_rate_limit::RateLimitConfig,
     path_regex::PathRegexConfig,
     retry::RetryConfig,
@@ -76,9 +80,11 @@ traffic_policy_plan! {
     timeouts: PolicyTimeouts = "timeouts",
     /// `retry`.
     retry: PolicyRetry = "retry",
-    /// `rateLimit` (local token bucket; one bucket per policy, shared by every rule it
+    /// `rateLimit.local` (token buckets; one set per policy, shared by every rule it
     /// covers).
-    rate_limit: RateLimitConfig = "rateLimit",
+    rate_limit: RateLimitConfig = "rateLimit.local",
+    /// `rateLimit.global`: descriptors sent to a rate limit service.
+    global_rate_limit: GlobalRateLimitConfig = "rateLimit.global",
     /// `buffer`: request body size limit, buffered before forwarding.
     buffer: BufferConfig = "buffer",
     /// `faultInjection`.
@@ -97,6 +103,13 @@ traffic_policy_plan! {
     basic_auth: Toggle<BasicAuthConfig> = "basicAuth",
     /// `apiKeyAuth` (or its `disable`).
     api_key_auth: Toggle<ApiKeyAuthConfig> = "apiKeyAuth",
+    /// `jwtAuth` (or its `disable`): the providers of a GatewayExtension, shared by every
+    /// policy naming it.
+    jwt_auth: Toggle<Arc<JwtConfig>> = "jwtAuth",
+    /// `extAuth` (or its `disable`): an authorization server.
+    ext_auth: Toggle<ExtAuthConfig> = "extAuth",
+    /// `extProc` (or its `disable`): an external processor.
+    ext_proc: Toggle<ExtProcConfig> = "extProc",
 }
 
 /// `headerModifiers`.

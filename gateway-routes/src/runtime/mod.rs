@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    build::{BuildContext, build_sockets},
+    build::{BuildCarry, BuildContext, build_sockets},
     compile::{CompileOptions, Diagnostic, compile},
     snapshot::Snapshot,
 };
@@ -80,6 +80,9 @@ pub struct Runtime {
     sockets: SocketManager,
     client: UpstreamClient,
     admin: Arc<AdminState>,
+    /// The stateful services of the last build (backends, JWT providers), reused by the
+    /// next where unchanged.
+    carry: parking_lot::Mutex<BuildCarry>,
 }
 
 impl Runtime {
@@ -90,6 +93,7 @@ impl Runtime {
             sockets: SocketManager::new(options.limits.clone()),
             options,
             admin,
+            carry: parking_lot::Mutex::default(),
         }
     }
 
@@ -104,14 +108,18 @@ impl Runtime {
         let started = Instant::now();
         let compiled = compile(snapshot, &compile_options);
         let compiled_at = Instant::now();
-        let mut ctx =
-            BuildContext::new(self.client.clone()).with_metrics(self.admin.metrics().clone());
+        // Applies are serial (one source task): the lock is never contended.
+        let previous = std::mem::take(&mut *self.carry.lock());
+        let mut ctx = BuildContext::new(self.client.clone())
+            .with_metrics(self.admin.metrics().clone())
+            .with_carry(previous);
         let listen_map = &self.options.listen_map;
         let (desired, warnings) = build_sockets(
             &compiled.plan,
             |gw, port| listen_map.bind(gw, port),
             &mut ctx,
         );
+        *self.carry.lock() = ctx.into_carry();
         let built_at = Instant::now();
         let bind_error = self.sockets.apply(desired).err();
         let swapped_at = Instant::now();

@@ -284,7 +284,10 @@ async fn max_stream_duration_answers_408_before_headers() {
     let started = Instant::now();
     let (response, _) = call(&service, get("/")).await;
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
-    assert_eq!(flag(&response), Some(ResponseFlag::UpstreamRequestTimeout));
+    assert_eq!(
+        flag(&response),
+        Some(ResponseFlag::UpstreamMaxStreamDurationReached)
+    );
     assert_eq!(
         response.extensions().get::<UpstreamEndpoint>(),
         Some(&UpstreamEndpoint(hang))

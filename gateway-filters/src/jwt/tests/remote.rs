@@ -1,5 +1,6 @@
-//! Remote key sets, served by a real HTTP/1.1 server on `127.0.0.1:0` whose keys the tests
-//! change. Waits are on events (fetches completed, connections closed), never on time.
+//! Remote key sets, served by a real HTTP/1.1 server on `127.0.0.1:0` (over TLS when a test
+//! asks) whose keys the tests change. Waits are on events (fetches completed, connections
+//! closed), never on time.
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -8,7 +9,12 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+    sync::mpsc,
+};
+use tokio_rustls::TlsAcceptor;
 
 use super::*;
 
@@ -16,29 +22,42 @@ use super::*;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// What the JWKS server answers, and what it was asked.
-struct Served {
+pub(super) struct Served {
     status: StatusCode,
     body: String,
     /// `(host, path)` of each request.
-    requests: Vec<(String, String)>,
+    pub(super) requests: Vec<(String, String)>,
+    /// The SNI and the ALPN protocol of each TLS connection accepted.
+    pub(super) handshakes: Vec<(Option<String>, Option<Vec<u8>>)>,
 }
 
 /// A JWKS server.
-struct JwksServer {
-    addr: SocketAddr,
-    served: Arc<Mutex<Served>>,
+pub(super) struct JwksServer {
+    pub(super) addr: SocketAddr,
+    pub(super) served: Arc<Mutex<Served>>,
     /// One message per connection that closed.
     closed: mpsc::UnboundedReceiver<()>,
 }
 
 impl JwksServer {
-    async fn spawn(body: String) -> Self {
+    /// A plain HTTP server answering `body`.
+    pub(super) async fn spawn(body: String) -> Self {
+        Self::spawn_with(body, None).await
+    }
+
+    /// An HTTPS server answering `body`, with `tls`'s certificate.
+    pub(super) async fn spawn_tls(body: String, tls: TlsAcceptor) -> Self {
+        Self::spawn_with(body, Some(tls)).await
+    }
+
+    async fn spawn_with(body: String, tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(Mutex::new(Served {
             status: StatusCode::OK,
             body,
             requests: Vec::new(),
+            handshakes: Vec::new(),
         }));
         let (closed_tx, closed) = mpsc::unbounded_channel();
         let state = served.clone();
@@ -47,23 +66,22 @@ impl JwksServer {
                 let (stream, _) = listener.accept().await.unwrap();
                 let state = state.clone();
                 let closed_tx = closed_tx.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request: http::Request<Incoming>| {
-                        let mut served = state.lock();
-                        let host = request.headers()["host"].to_str().unwrap().to_owned();
-                        served
-                            .requests
-                            .push((host, request.uri().path().to_owned()));
-                        let response = http::Response::builder()
-                            .status(served.status)
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(served.body.clone())))
-                            .unwrap();
-                        async move { Ok::<_, Infallible>(response) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => serve_connection(stream, state).await,
+                        // A client that does not trust the certificate ends the handshake.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let connection = stream.get_ref().1;
+                                state.lock().handshakes.push((
+                                    connection.server_name().map(str::to_owned),
+                                    connection.alpn_protocol().map(<[u8]>::to_vec),
+                                ));
+                                serve_connection(stream, state).await;
+                            }
+                        }
+                    }
                     let _ = closed_tx.send(());
                 });
             }
@@ -75,19 +93,19 @@ impl JwksServer {
         }
     }
 
-    fn serve(&self, status: StatusCode, body: String) {
+    pub(super) fn serve(&self, status: StatusCode, body: String) {
         let mut served = self.served.lock();
         served.status = status;
         served.body = body;
     }
 
-    fn requests(&self) -> usize {
+    pub(super) fn requests(&self) -> usize {
         self.served.lock().requests.len()
     }
 
     /// Remote key settings for this server: refresh every `cache_duration`, refetch for an
     /// unknown `kid` at most once an hour (so a second one within a test is refused).
-    fn remote(&self, cache_duration: Duration) -> RemoteJwks {
+    pub(super) fn remote(&self, cache_duration: Duration) -> RemoteJwks {
         let mut remote = RemoteJwks::new(format!("http://{}/keys", self.addr).parse().unwrap());
         remote.cache_duration = cache_duration;
         remote.failed_refetch = cache_duration;
@@ -96,7 +114,45 @@ impl JwksServer {
     }
 }
 
-fn remote_provider(remote: RemoteJwks) -> JwtProvider {
+/// Serves HTTP/1.1 on one connection: records each request, answers what `state` says.
+async fn serve_connection<I>(stream: I, state: Arc<Mutex<Served>>)
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let service = service_fn(move |request: http::Request<Incoming>| {
+        let mut served = state.lock();
+        let host = request.headers()["host"].to_str().unwrap().to_owned();
+        served
+            .requests
+            .push((host, request.uri().path().to_owned()));
+        let response = http::Response::builder()
+            .status(served.status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(served.body.clone())))
+            .unwrap();
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// References resolving any backend to one address.
+pub(super) struct Resolved(pub(super) SocketAddr);
+
+impl JwtReferences for Resolved {
+    fn config_map_jwks(&self, name: &str) -> Result<String, String> {
+        Err(format!("no ConfigMap {name}"))
+    }
+    fn jwks_backend(
+        &self,
+        _: &BackendObjectReferenceSpec,
+    ) -> Result<Option<http::uri::Authority>, String> {
+        Ok(Some(self.0.to_string().parse().unwrap()))
+    }
+}
+
+pub(super) fn remote_provider(remote: RemoteJwks) -> JwtProvider {
     let mut provider = JwtProvider::new("remote", Jwks::Remote(Box::new(remote)));
     provider.issuer = Some(ISSUER.into());
     provider
@@ -109,7 +165,7 @@ fn completed(layer: &JwtLayer) -> u64 {
 }
 
 /// Waits (bounded) until the layer's remote key set completed `fetches` fetches.
-async fn fetched(layer: &JwtLayer, fetches: u64) {
+pub(super) async fn fetched(layer: &JwtLayer, fetches: u64) {
     tokio::time::timeout(PATIENCE, layer.wait_for_jwks_fetches(fetches))
         .await
         .unwrap();
@@ -261,18 +317,6 @@ async fn an_oversized_or_unreachable_jwks_leaves_no_keys() {
 async fn the_backend_gets_the_url_host_and_path() {
     let key = TestKey::ec("k");
     let server = JwksServer::spawn(jwks(&[&key])).await;
-    struct Resolved(SocketAddr);
-    impl JwtReferences for Resolved {
-        fn config_map_jwks(&self, name: &str) -> Result<String, String> {
-            Err(format!("no ConfigMap {name}"))
-        }
-        fn jwks_backend(
-            &self,
-            _: &BackendObjectReferenceSpec,
-        ) -> Result<Option<http::uri::Authority>, String> {
-            Ok(Some(self.0.to_string().parse().unwrap()))
-        }
-    }
     let spec: JwtSpec = serde_json::from_value(json!({"providers": [{
         "name": "idp",
         "jwks": {"remote": {

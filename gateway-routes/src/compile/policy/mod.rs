@@ -1,4 +1,6 @@
-//! kgateway policy attachment: which `TrafficPolicy` objects cover which HTTPRoute rules,
+//! kgateway policy attachment: which `TrafficPolicy` objects (and Envoy Gateway
+//! `SecurityPolicy` objects, which attach and merge the same way) cover which HTTPRoute
+//! rules,
 //! how they merge, and the status each policy earns.
 //!
 //! A policy attaches by `targetRefs` (by name, in its own namespace) or `targetSelectors`
@@ -17,6 +19,7 @@
 mod backend;
 mod backend_config;
 mod decode;
+mod extensions;
 mod listener;
 mod status;
 mod targets;
@@ -29,13 +32,15 @@ use std::{
 
 pub(crate) use backend::BackendPolicies;
 pub use decode::field_path;
+pub(crate) use extensions::GatewayExtensions;
 pub(crate) use listener::ListenerPolicies;
 pub(crate) use status::unserved_kinds;
 use targets::{Level, TargetKind, labels_match};
-use traffic::{CompiledTrafficPolicy, compile_traffic_policy};
+pub(crate) use traffic::PolicyReferences;
+use traffic::{CompiledTrafficPolicy, compile_security_policy, compile_traffic_policy};
 
 use crate::{
-    api::{Gateway, HttpRoute, KgatewayKind, KgatewayResource, Secret},
+    api::{Gateway, HttpRoute, KgatewayKind, KgatewayResource},
     plan::TrafficPolicyPlan,
 };
 
@@ -89,21 +94,27 @@ impl<'a> TrafficPolicies<'a> {
         resources: &'a [KgatewayResource],
         gateways: &'a [Gateway],
         routes: &'a [HttpRoute],
-        secrets: &'a [Secret],
+        references: PolicyReferences<'_, '_>,
     ) -> Self {
         let mut entries: Vec<PolicyEntry<'a>> = resources
             .iter()
-            .filter(|r| r.kind == KgatewayKind::TrafficPolicy)
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    KgatewayKind::TrafficPolicy | KgatewayKind::SecurityPolicy
+                )
+            })
             .filter_map(|resource| {
+                let namespace = resource.metadata.namespace.as_deref()?;
                 Some(PolicyEntry {
                     resource,
-                    namespace: resource.metadata.namespace.as_deref()?,
+                    namespace,
                     name: resource.metadata.name.as_deref()?,
-                    compiled: compile_traffic_policy(
-                        &resource.spec,
-                        resource.metadata.namespace.as_deref().unwrap_or_default(),
-                        secrets,
-                    ),
+                    compiled: if resource.kind == KgatewayKind::SecurityPolicy {
+                        compile_security_policy(&resource.spec)
+                    } else {
+                        compile_traffic_policy(&resource.spec, namespace, references)
+                    },
                     missing: Vec::new(),
                     found: Vec::new(),
                     ancestors: BTreeSet::new(),
@@ -172,7 +183,7 @@ impl<'a> TrafficPolicies<'a> {
                     entry.missing.push((
                         description,
                         format!(
-                            "{}/{} {} is not a kind a TrafficPolicy can attach to here \
+                            "{}/{} {} is not a kind a policy can attach to here \
                              (Gateway or HTTPRoute)",
                             target.group, target.kind, target.name
                         ),
@@ -230,7 +241,7 @@ impl<'a> TrafficPolicies<'a> {
                             section: selector.section_name.clone(),
                         },
                         format!(
-                            "targetSelectors: {}/{} is not a kind a TrafficPolicy can attach to \
+                            "targetSelectors: {}/{} is not a kind a policy can attach to \
                              here (Gateway or HTTPRoute)",
                             selector.group, selector.kind
                         ),

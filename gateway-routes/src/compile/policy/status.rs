@@ -2,7 +2,7 @@
 
 use super::{PolicyEntry, TargetDescription, TrafficPolicies};
 use crate::{
-    api::{Condition, GATEWAY_GROUP, KGATEWAY_GROUP, KgatewayResource, ParentReference},
+    api::{Condition, GATEWAY_GROUP, KgatewayResource, ParentReference},
     compile::{
         CompileOptions, Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
         status::{Conditions, generation},
@@ -19,7 +19,7 @@ impl TrafficPolicies<'_> {
         self.entries
             .iter()
             .map(|entry| {
-                let resource = format!("TrafficPolicy {}/{}", entry.namespace, entry.name);
+                let resource = entry.resource.display_name();
                 let c = Conditions {
                     generation: generation(&entry.resource.metadata),
                     time: &options.transition_time,
@@ -207,7 +207,7 @@ pub(crate) fn policy_object_status(
     options: &CompileOptions,
 ) -> ObjectStatus {
     ObjectStatus {
-        api_version: format!("{KGATEWAY_GROUP}/v1alpha1"),
+        api_version: format!("{}/v1alpha1", resource.kind.group()),
         kind: resource.kind.as_str().to_owned(),
         namespace: resource.metadata.namespace.clone().unwrap_or_default(),
         name: resource.metadata.name.clone().unwrap_or_default(),
@@ -228,7 +228,7 @@ pub(crate) fn policy_object_status(
 /// against (so the status is never empty).
 pub(crate) fn self_ref(resource: &KgatewayResource) -> ParentReference {
     ParentReference {
-        group: Some(KGATEWAY_GROUP.to_owned()),
+        group: Some(resource.kind.group().to_owned()),
         kind: Some(resource.kind.as_str().to_owned()),
         namespace: resource.metadata.namespace.clone(),
         name: resource.metadata.name.clone().unwrap_or_default(),

@@ -1,15 +1,19 @@
 //! `TrafficPolicy.spec`: its typed form and its compilation into a [`TrafficPolicyPlan`].
 
 use gateway_filters::{
-    acl::AclSpec,
+    acl::{AclSpec, AuthorizationSpec},
     api_key::{ApiKeyAuthSpec, SecretEntry},
     basic_auth::BasicAuthSpec,
     buffer::BufferSpec,
-    compression::CompressionSpec,
+    compression::{CompressionSpec, Toggle},
     csrf::CsrfSpec,
+    ext_authz::{ExtAuthConfig, ExtAuthPolicy, ExtAuthPolicySpec},
+    ext_proc::{ExtProcPolicy, ExtProcPolicySpec},
     fault::FaultInjectionSpec,
+    global_rate_limit::{GlobalRateLimitConfig, GlobalRateLimitSpec},
     header_modifier::{HeaderModifierConfig, HeaderPair},
-    local_rate_limit::RateLimitSpec,
+    jwt::{JwtAuth, JwtAuthSpec},
+    local_rate_limit::{LocalRateLimitSpec, RateLimitSpec},
     path_regex::UrlRewriteSpec,
     retry::RetryConfig,
     spec::{FieldError, GoDuration},
@@ -21,10 +25,11 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use super::{
     decode::decode_spec,
+    extensions::{Extension, GatewayExtensions},
     targets::{PolicyTargetRef, PolicyTargetSelector},
 };
 use crate::{
-    api::{HttpCorsFilter, Secret},
+    api::{HttpCorsFilter, ReferenceGrant, Secret},
     compile::filters::cors_config,
     plan::{HeaderModifiersPlan, PolicyRetry, PolicyTimeouts, TrafficPolicyPlan},
 };
@@ -44,7 +49,7 @@ pub(crate) struct TrafficPolicySpec {
     cors: Option<HttpCorsFilter>,
     timeouts: Option<TimeoutsSpec>,
     retry: Option<RetrySpec>,
-    rate_limit: Option<RateLimitSpec>,
+    rate_limit: Option<RateLimitFieldSpec>,
     buffer: Option<BufferSpec>,
     fault_injection: Option<FaultInjectionSpec>,
     csrf: Option<CsrfSpec>,
@@ -54,6 +59,64 @@ pub(crate) struct TrafficPolicySpec {
     acl: Option<AclSpec>,
     basic_auth: Option<BasicAuthSpec>,
     api_key_auth: Option<ApiKeyAuthSpec>,
+    jwt_auth: Option<JwtAuthSpec>,
+    ext_auth: Option<ExtAuthPolicySpec>,
+    ext_proc: Option<ExtProcPolicySpec>,
+}
+
+/// kgateway `RateLimit`: the local token bucket and the global rate limit service merge
+/// as separate fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimitFieldSpec {
+    local: Option<LocalRateLimitSpec>,
+    global: Option<GlobalRateLimitSpec>,
+}
+
+/// Envoy Gateway `SecurityPolicy.spec`, the part this gateway implements: `authorization`
+/// on client CIDRs. Its other fields (`jwt`, `basicAuth`, `extAuth`, `oidc`, ...) are
+/// reported by the decoder: kgateway's TrafficPolicy serves those.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityPolicySpec {
+    #[serde(default)]
+    target_refs: Vec<PolicyTargetRef>,
+    #[serde(default)]
+    target_selectors: Vec<PolicyTargetSelector>,
+    authorization: Option<AuthorizationSpec>,
+}
+
+/// Decodes an Envoy Gateway SecurityPolicy into the TrafficPolicy plan it amounts to: its
+/// `authorization` becomes the `acl` field (first-match rules, `403 RBAC: access denied`).
+pub(crate) fn compile_security_policy(
+    spec: &serde_json::Value,
+) -> Result<CompiledTrafficPolicy, String> {
+    let typed: SecurityPolicySpec = decode_spec(spec)?;
+    let mut plan = TrafficPolicyPlan::default();
+    if let Some(authorization) = &typed.authorization {
+        plan.acl = Some(Arc::new(
+            authorization
+                .compile()
+                .map_err(|e| e.within("spec.authorization").to_string())?,
+        ));
+    }
+    Ok(CompiledTrafficPolicy {
+        target_refs: typed.target_refs,
+        target_selectors: typed.target_selectors,
+        plan: Arc::new(plan),
+        disabled: BTreeSet::new(),
+    })
+}
+
+/// What a TrafficPolicy may refer to, besides its targets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PolicyReferences<'r, 'a> {
+    /// Secrets (basic auth users, API keys).
+    pub(crate) secrets: &'r [Secret],
+    /// GatewayExtensions (`extensionRef`s).
+    pub(crate) extensions: &'r GatewayExtensions<'a>,
+    /// ReferenceGrants, for references to other namespaces.
+    pub(crate) grants: &'r [ReferenceGrant],
 }
 
 /// Only the attachment fields of a policy spec, read leniently (other fields ignored) to
@@ -137,8 +200,9 @@ const DISABLEABLE: [&str; 3] = ["cors", "buffer", "faultInjection"];
 pub(crate) fn compile_traffic_policy(
     spec: &serde_json::Value,
     namespace: &str,
-    secrets: &[Secret],
+    references: PolicyReferences<'_, '_>,
 ) -> Result<CompiledTrafficPolicy, String> {
+    let secrets = references.secrets;
     let mut spec = spec.clone();
     let mut disabled = BTreeSet::new();
     if let Some(fields) = spec.as_object_mut() {
@@ -184,7 +248,82 @@ pub(crate) fn compile_traffic_policy(
     }
     let field =
         |name: &'static str| move |e: FieldError| e.within(&format!("spec.{name}")).to_string();
-    plan.rate_limit = compile_field(&typed.rate_limit, |s| s.compile(), field("rateLimit"))?;
+    if let Some(rate_limit) = &typed.rate_limit {
+        if rate_limit.local.is_some() {
+            let local = RateLimitSpec {
+                local: rate_limit.local.clone(),
+            };
+            plan.rate_limit = Some(Arc::new(local.compile().map_err(field("rateLimit"))?));
+        }
+        if let Some(global) = &rate_limit.global {
+            plan.global_rate_limit =
+                Some(Arc::new(global_rate_limit(global, namespace, references)?));
+        }
+    }
+    if let Some(jwt) = &typed.jwt_auth {
+        let toggle = match jwt.compile().map_err(field("jwtAuth"))? {
+            JwtAuth::Disable => Toggle::Disabled,
+            JwtAuth::Extension(reference) => Toggle::Enabled(resolve_extension(
+                references,
+                namespace,
+                (&reference.name, reference.namespace.as_deref()),
+                ("jwt", "spec.jwtAuth.extensionRef"),
+                |extension| match extension {
+                    Extension::Jwt(config) => Some(config.clone()),
+                    _ => None,
+                },
+            )?),
+        };
+        plan.jwt_auth = Some(Arc::new(toggle));
+    }
+    if let Some(ext_auth) = &typed.ext_auth {
+        let toggle = match ext_auth.compile().map_err(field("extAuth"))? {
+            ExtAuthPolicy::Disabled => Toggle::Disabled,
+            ExtAuthPolicy::Enabled(route) => {
+                let reference = &route.extension_ref;
+                let config = resolve_extension(
+                    references,
+                    namespace,
+                    (&reference.name, reference.namespace.as_deref()),
+                    ("extAuth", "spec.extAuth.extensionRef"),
+                    |extension| match extension {
+                        Extension::ExtAuth {
+                            provider,
+                            endpoints,
+                        } => Some(ExtAuthConfig::new(provider.clone(), endpoints.clone())),
+                        _ => None,
+                    },
+                )?;
+                Toggle::Enabled(config.with_check(route.check))
+            }
+        };
+        plan.ext_auth = Some(Arc::new(toggle));
+    }
+    if let Some(ext_proc) = &typed.ext_proc {
+        let toggle = match ext_proc.compile().map_err(field("extProc"))? {
+            ExtProcPolicy::Disabled => Toggle::Disabled,
+            ExtProcPolicy::Enabled {
+                extension_ref,
+                processing_mode,
+            } => {
+                let config = resolve_extension(
+                    references,
+                    namespace,
+                    (&extension_ref.name, extension_ref.namespace.as_deref()),
+                    ("extProc", "spec.extProc.extensionRef"),
+                    |extension| match extension {
+                        Extension::ExtProc(config) => Some(config.clone()),
+                        _ => None,
+                    },
+                )?;
+                Toggle::Enabled(match processing_mode {
+                    Some(mode) => config.with_processing_mode(mode),
+                    None => config,
+                })
+            }
+        };
+        plan.ext_proc = Some(Arc::new(toggle));
+    }
     plan.buffer = compile_field(&typed.buffer, |s| s.compile(), field("buffer"))?;
     plan.fault_injection = compile_field(
         &typed.fault_injection,
@@ -286,6 +425,51 @@ pub(crate) fn compile_traffic_policy(
         plan: Arc::new(plan),
         disabled,
     })
+}
+
+/// What `pick` takes from the GatewayExtension a policy field names; `wanted` is the
+/// kind it must provide and the field, which the error names.
+fn resolve_extension<T>(
+    references: PolicyReferences<'_, '_>,
+    namespace: &str,
+    reference: (&str, Option<&str>),
+    (kind, field): (&str, &str),
+    pick: impl FnOnce(&Extension) -> Option<T>,
+) -> Result<T, String> {
+    references
+        .extensions
+        .resolve(namespace, reference, references.grants, kind, pick)
+        .map_err(|reason| format!("{field}: {reason}"))
+}
+
+/// `rateLimit.global`: the descriptors and the rate limit service of the extension it
+/// names.
+fn global_rate_limit(
+    spec: &GlobalRateLimitSpec,
+    namespace: &str,
+    references: PolicyReferences<'_, '_>,
+) -> Result<GlobalRateLimitConfig, String> {
+    let descriptors = spec
+        .compile()
+        .map_err(|e| e.within("spec.rateLimit.global").to_string())?;
+    let reference = &spec.extension_ref;
+    resolve_extension(
+        references,
+        namespace,
+        (&reference.name, reference.namespace.as_deref()),
+        ("rateLimit", "spec.rateLimit.global.extensionRef"),
+        |extension| match extension {
+            Extension::RateLimit {
+                provider,
+                endpoints,
+            } => Some(GlobalRateLimitConfig::new(
+                provider.clone(),
+                endpoints.clone(),
+                descriptors.clone(),
+            )),
+            _ => None,
+        },
+    )
 }
 
 /// A Secret a policy names; only the policy's own namespace is served (a cross-namespace
