@@ -58,7 +58,7 @@ fn print_conditions(status: &StatusBody) {
         println!("  {prefix}{}={} ({}){message}", c.type_, c.status, c.reason);
     };
     match status {
-        StatusBody::GatewayClass { conditions } => conditions.iter().for_each(|c| line("", c)),
+        StatusBody::Conditions { conditions } => conditions.iter().for_each(|c| line("", c)),
         StatusBody::Gateway(gateway) => {
             gateway.conditions.iter().for_each(|c| line("", c));
             for listener in &gateway.listeners {

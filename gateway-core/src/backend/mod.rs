@@ -118,6 +118,15 @@
 //! age), `http2ProtocolOptions.overrideStreamErrorOnInvalidHttpMessage` and
 //! `connectionKeepalive.connectionIdleInterval` (hyper has no such settings).
 //!
+//! # Endpoints from DNS
+//!
+//! [`Backend::resolving`] serves host names (a kgateway `Backend`'s `static.hosts`) as
+//! Envoy's `STRICT_DNS` cluster does: a background task owned by the backend looks every
+//! name up at once and every [`DEFAULT_DNS_REFRESH_RATE`], keeps a name's last addresses
+//! when a lookup fails, and publishes the endpoint list lock-free; requests never wait for
+//! DNS, and answer 503 `UH` until a name first resolves. A change of addresses rebuilds the
+//! per-endpoint state (health, ejections, balancer) and keeps the circuit breakers.
+//!
 //! # Limitation for h2c backends
 //!
 //! hyper-util's pooled client keys connections by the request URI's authority and sends
@@ -130,6 +139,7 @@ mod balance;
 mod body;
 mod circuit;
 mod client;
+mod dns;
 mod endpoint;
 mod errors;
 mod hash;
@@ -144,6 +154,7 @@ mod upgrade;
 
 pub use circuit::{CircuitBreaker, RetryPermit};
 pub use client::UpstreamClient;
+pub use dns::{DEFAULT_DNS_REFRESH_RATE, DnsName, LOOKUP_TIMEOUT};
 pub use endpoint::{AppProtocol, Backend, UpstreamEndpoint};
 pub use policy::{
     BackendPolicy, CircuitBreakers, CommonHttpProtocolOptions, HashCookie, HashKey, HashPolicy,

@@ -88,7 +88,6 @@ impl tower::Service<Request> for BackendService {
             authority: host.authority.clone(),
             protocol: self.backend.protocol(),
         };
-        let state = state.clone();
         let client = self.client.clone();
         Box::pin(async move {
             let mut response = exchange(&client, state, index, target, request).await;

@@ -107,8 +107,6 @@ struct Outlier {
     next_return: AtomicU64,
     /// A pick is returning endpoints whose ejection is over.
     sweeping: AtomicBool,
-    /// Where ejections are counted (`gateway_upstream_ejections_total`), once set.
-    ejections: OnceLock<PolicyCounter>,
 }
 
 impl Outlier {
@@ -125,7 +123,6 @@ impl Outlier {
             ejected: AtomicUsize::new(0),
             next_return: AtomicU64::new(u64::MAX),
             sweeping: AtomicBool::new(false),
-            ejections: OnceLock::new(),
         }
     }
 }
@@ -151,8 +148,15 @@ pub struct EndpointStatus {
 }
 
 /// Everything a backend's requests share.
+///
+/// A backend whose endpoints come from DNS builds a new state each time the answer changes
+/// (see [`next_generation`](Self::next_generation)); the backend-wide limits and counters
+/// (circuit breakers, connection slots, the ejection counter) carry over to it, while the
+/// per-endpoint state starts afresh.
 #[derive(Debug)]
 pub(super) struct BackendState {
+    /// The endpoints, in [`hosts`](Self::hosts) order.
+    pub(super) endpoints: Arc<[SocketAddr]>,
     pub(super) hosts: Box<[Host]>,
     balancer: Balancer,
     /// Endpoints with no `down` flag.
@@ -165,16 +169,26 @@ pub(super) struct BackendState {
     connection_slots: Option<Arc<Semaphore>>,
     /// `maxStreamDuration`.
     pub(super) max_stream_duration: Option<Duration>,
+    /// Where ejections are counted (`gateway_upstream_ejections_total`), once set; shared
+    /// by every generation of the backend's state.
+    ejections: Arc<OnceLock<PolicyCounter>>,
     /// Time zero of the millisecond clocks above.
     epoch: Instant,
+}
+
+/// The backend-wide parts of a [`BackendState`], kept from one generation to the next.
+struct Carried {
+    breaker: Option<CircuitBreaker>,
+    connection_slots: Option<Arc<Semaphore>>,
+    ejections: Arc<OnceLock<PolicyCounter>>,
 }
 
 impl BackendState {
     /// Counts this backend's outlier ejections in `counter` (the first counter given
     /// stays); without outlier detection there is nothing to count.
     pub(super) fn count_ejections(&self, counter: PolicyCounter) {
-        if let Some(outlier) = &self.outlier {
-            let _ = outlier.ejections.set(counter);
+        if self.outlier.is_some() {
+            let _ = self.ejections.set(counter);
         }
     }
 
@@ -183,6 +197,43 @@ impl BackendState {
         endpoints: &[SocketAddr],
         protocol: AppProtocol,
         policy: &BackendPolicy,
+    ) -> Self {
+        let breaker = policy.circuit_breakers.map(CircuitBreaker::new);
+        let connection_slots = match protocol {
+            AppProtocol::Http1 => breaker.as_ref().map(CircuitBreaker::connection_slots),
+            AppProtocol::H2c => None,
+        };
+        let carried = Carried {
+            breaker,
+            connection_slots,
+            ejections: Arc::default(),
+        };
+        Self::build(endpoints, protocol, policy, carried)
+    }
+
+    /// The state of the same backend over new `endpoints` (built with the same `protocol`
+    /// and `policy` as `self`): the circuit breakers, connection slots and ejection counter
+    /// are shared with `self`, so requests still in flight on the old state count against
+    /// the same limits; health, ejections and the balancer start afresh.
+    pub(super) fn next_generation(
+        &self,
+        endpoints: &[SocketAddr],
+        protocol: AppProtocol,
+        policy: &BackendPolicy,
+    ) -> Self {
+        let carried = Carried {
+            breaker: self.breaker.clone(),
+            connection_slots: self.connection_slots.clone(),
+            ejections: self.ejections.clone(),
+        };
+        Self::build(endpoints, protocol, policy, carried)
+    }
+
+    fn build(
+        endpoints: &[SocketAddr],
+        protocol: AppProtocol,
+        policy: &BackendPolicy,
+        carried: Carried,
     ) -> Self {
         let streams = match protocol {
             AppProtocol::H2c => policy
@@ -196,12 +247,8 @@ impl BackendState {
             .map(|addr| Host::new(*addr, streams))
             .collect();
         let keys: Vec<String> = endpoints.iter().map(SocketAddr::to_string).collect();
-        let breaker = policy.circuit_breakers.map(CircuitBreaker::new);
-        let connection_slots = match protocol {
-            AppProtocol::Http1 => breaker.as_ref().map(CircuitBreaker::connection_slots),
-            AppProtocol::H2c => None,
-        };
         Self {
+            endpoints: Arc::from(endpoints),
             available: AtomicUsize::new(hosts.len()),
             outlier: policy
                 .outlier_detection
@@ -210,9 +257,10 @@ impl BackendState {
             hosts,
             balancer: Balancer::new(&policy.load_balancer.algorithm, &keys),
             panic_threshold: usize::from(policy.load_balancer.healthy_panic_threshold.min(100)),
-            breaker,
-            connection_slots,
+            breaker: carried.breaker,
+            connection_slots: carried.connection_slots,
             max_stream_duration: policy.common_http_protocol_options.max_stream_duration,
+            ejections: carried.ejections,
             epoch: Instant::now(),
         }
     }
@@ -360,7 +408,7 @@ impl BackendState {
             return;
         }
         outlier.next_return.fetch_min(until, Ordering::SeqCst);
-        if let Some(counter) = outlier.ejections.get() {
+        if let Some(counter) = self.ejections.get() {
             counter.inc();
         }
         tracing::debug!(endpoint = %host.addr, ejections, "endpoint ejected by outlier detection");

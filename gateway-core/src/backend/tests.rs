@@ -2,6 +2,7 @@
 
 mod balancing;
 mod connections;
+mod dns;
 mod outlier;
 mod validation;
 

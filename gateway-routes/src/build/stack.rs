@@ -24,7 +24,7 @@
 
 use gateway_core::{
     BoxBody, HttpService, Request, ResponseFlag,
-    backend::{Backend, BackendService, UpstreamClient},
+    backend::{Backend, BackendPolicy, BackendService, UpstreamClient},
     body,
     error::local_response,
     extensions::ResourceRef,
@@ -217,6 +217,13 @@ impl BuildContext {
                     return service;
                 }
                 let backend = match (&resolved.policy, tokio::runtime::Handle::try_current()) {
+                    (policy, Ok(runtime)) if !resolved.dns_names.is_empty() => Backend::resolving(
+                        resolved.endpoints.clone(),
+                        resolved.dns_names.clone(),
+                        protocol(resolved),
+                        policy.as_deref().unwrap_or(&BackendPolicy::default()),
+                        &runtime,
+                    ),
                     (Some(policy), Ok(runtime)) => Backend::with_policy(
                         resolved.endpoints.clone(),
                         protocol(resolved),

@@ -118,7 +118,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             kind: "GatewayClass".into(),
             namespace: String::new(),
             name: class.metadata.name.clone().unwrap_or_default(),
-            status: StatusBody::GatewayClass { conditions },
+            status: StatusBody::Conditions { conditions },
         });
     }
 
@@ -271,8 +271,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     statuses.extend(extensions.statuses(options, &mut diagnostics));
     statuses.extend(listener_policies.statuses(options, &mut diagnostics));
     statuses.extend(backend_policies.statuses(options, &mut diagnostics));
-    statuses.extend(policy::unserved_kinds(
-        &snapshot.kgateway,
+    statuses.extend(policy::backend_statuses(
+        &backends,
         options,
         &mut diagnostics,
     ));

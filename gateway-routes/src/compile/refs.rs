@@ -1,17 +1,27 @@
 //! Cross-namespace permission (ReferenceGrant) and backend resolution: a backendRef to a
-//! Service port becomes endpoint addresses the way Kubernetes resolves it.
+//! Service port becomes endpoint addresses the way Kubernetes resolves it; a backendRef to
+//! a kgateway `Backend` becomes its static hosts (see [`backend`]).
+
+mod backend;
+#[cfg(test)]
+mod tests;
 
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::direct_response::{DirectResponseConfig, DirectResponseSpec};
 
 use super::policy::BackendPolicies;
+use backend::{StaticBackendPlan, compile_backend};
 use k8s_openapi::api::core::v1::ServicePort;
-use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::Arc,
+};
 
 use crate::{
     api::{
-        BackendObjectReference, EndpointSlice, KgatewayKind, KgatewayResource, ReferenceGrant,
-        Service,
+        BackendObjectReference, EndpointSlice, KGATEWAY_GROUP, KgatewayKind, KgatewayResource,
+        ReferenceGrant, Service,
     },
     plan::{AppProtocol, BackendTarget, ResolvedBackend},
 };
@@ -70,7 +80,7 @@ impl RefError {
     }
 }
 
-/// Services and their EndpointSlices, indexed once per compile.
+/// Services and their EndpointSlices, and kgateway Backends, indexed once per compile.
 #[derive(Debug)]
 pub(crate) struct BackendIndex<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
@@ -80,6 +90,15 @@ pub(crate) struct BackendIndex<'a> {
     direct_responses: HashMap<(&'a str, &'a str), &'a KgatewayResource>,
     /// kgateway BackendConfigPolicies, by the Service port they configure.
     policies: &'a BackendPolicies<'a>,
+    /// kgateway Backends by namespace/name, compiled (or why not).
+    backends: BTreeMap<(&'a str, &'a str), KgatewayBackend<'a>>,
+}
+
+/// One kgateway `Backend` and what it compiled to.
+#[derive(Debug)]
+struct KgatewayBackend<'a> {
+    resource: &'a KgatewayResource,
+    compiled: Result<StaticBackendPlan, String>,
 }
 
 impl<'a> BackendIndex<'a> {
@@ -91,6 +110,18 @@ impl<'a> BackendIndex<'a> {
         kgateway: &'a [KgatewayResource],
         policies: &'a BackendPolicies<'a>,
     ) -> Self {
+        let backends = kgateway
+            .iter()
+            .filter(|r| r.kind == KgatewayKind::Backend)
+            .filter_map(|resource| {
+                let key = (
+                    resource.metadata.namespace.as_deref()?,
+                    resource.metadata.name.as_deref()?,
+                );
+                let compiled = compile_backend(&resource.spec);
+                Some((key, KgatewayBackend { resource, compiled }))
+            })
+            .collect();
         let direct_responses = kgateway
             .iter()
             .filter(|r| r.kind == KgatewayKind::DirectResponse)
@@ -137,7 +168,25 @@ impl<'a> BackendIndex<'a> {
             grants,
             direct_responses,
             policies,
+            backends,
         }
+    }
+
+    /// Every kgateway `Backend` (by namespace, then name) and why it is not valid, if it
+    /// is not: what its status reports.
+    pub(crate) fn kgateway_backends(
+        &self,
+    ) -> impl Iterator<Item = (&'a KgatewayResource, Result<(), &str>)> + '_ {
+        self.backends.values().map(|backend| {
+            (
+                backend.resource,
+                backend
+                    .compiled
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(String::as_str),
+            )
+        })
     }
 
     /// The DirectResponse `name` in `namespace`, compiled; the error names the field.
@@ -162,6 +211,9 @@ impl<'a> BackendIndex<'a> {
     ) -> Result<Arc<ResolvedBackend>, RefError> {
         let namespace = backend.namespace.as_deref().unwrap_or(from.namespace);
         let (group, kind) = (backend.group(), backend.kind());
+        if group == KGATEWAY_GROUP && kind == KgatewayKind::Backend.as_str() {
+            return self.resolve_kgateway_backend(from, namespace, &backend.name);
+        }
         if !(group.is_empty() && kind == "Service") {
             return Err(RefError {
                 field: String::new(),
@@ -224,8 +276,63 @@ impl<'a> BackendIndex<'a> {
             resource: ResourceRef::new("", "Service", namespace, &backend.name)
                 .with_section(port.to_string()),
             endpoints,
+            dns_names: Arc::from([]),
             protocol,
             policy,
+        }))
+    }
+
+    /// Resolves a backendRef to the kgateway `Backend` `namespace/name`: its hosts, whatever
+    /// the reference's port (the hosts carry their own; kgateway needs none either). Host
+    /// names are served to HTTPRoutes only.
+    fn resolve_kgateway_backend(
+        &self,
+        from: Referrer<'_>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<ResolvedBackend>, RefError> {
+        let kind = KgatewayKind::Backend.as_str();
+        if !reference_allowed(self.grants, from, KGATEWAY_GROUP, kind, namespace, name) {
+            return Err(RefError {
+                field: String::new(),
+                reason: "RefNotPermitted",
+                message: format!(
+                    "backendRef to Backend {namespace}/{name} is not permitted by any \
+                     ReferenceGrant"
+                ),
+            });
+        }
+        let not_found = |message: String| RefError {
+            field: String::new(),
+            reason: "BackendNotFound",
+            message,
+        };
+        let backend = self
+            .backends
+            .get(&(namespace, name))
+            .ok_or_else(|| not_found(format!("Backend {namespace}/{name} not found")))?;
+        let compiled = backend.compiled.as_ref().map_err(|error| {
+            not_found(format!("Backend {namespace}/{name} is not valid: {error}"))
+        })?;
+        // Only HTTPRoute backends are built to look names up; anywhere else the names
+        // would be dropped without a word.
+        if from.kind != "HTTPRoute" && !compiled.dns_names.is_empty() {
+            return Err(RefError {
+                field: String::new(),
+                reason: "InvalidKind",
+                message: format!(
+                    "Backend {namespace}/{name} has DNS host names, which only HTTPRoute \
+                     backendRefs serve here (a {} needs IP hosts)",
+                    from.kind
+                ),
+            });
+        }
+        Ok(Arc::new(ResolvedBackend {
+            resource: ResourceRef::new(KGATEWAY_GROUP, kind, namespace, name),
+            endpoints: compiled.endpoints.clone(),
+            dns_names: compiled.dns_names.clone(),
+            protocol: compiled.protocol,
+            policy: None,
         }))
     }
 

@@ -27,8 +27,9 @@ pub struct ObjectStatus {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum StatusBody {
-    /// `GatewayClassStatus`.
-    GatewayClass {
+    /// A status of conditions only: `GatewayClassStatus`, and kgateway's
+    /// `GatewayExtensionStatus` and `BackendStatus`.
+    Conditions {
         /// Conditions.
         conditions: Vec<Condition>,
     },

@@ -1,6 +1,6 @@
 //! Backends: resolved endpoint sets, or the reason a reference is invalid.
 
-use gateway_core::extensions::ResourceRef;
+use gateway_core::{backend::DnsName, extensions::ResourceRef};
 use serde::Serialize;
 use std::{net::SocketAddr, sync::Arc};
 
@@ -15,14 +15,22 @@ pub enum AppProtocol {
     WebSocket,
 }
 
-/// A Service port resolved to its endpoints.
+/// A Service port resolved to its endpoints, or a kgateway `Backend` resolved to its
+/// static hosts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedBackend {
-    /// The Service, with `section` = the Service port number.
+    /// The Service, with `section` = the Service port number; or the `Backend`.
     pub resource: ResourceRef,
-    /// Ready endpoint addresses (pod IP : target port); may be empty.
+    /// Endpoint addresses known at compile time: a Service's ready endpoints (pod IP :
+    /// target port), or a `Backend`'s hosts that are IP addresses. May be empty.
     pub endpoints: Arc<[SocketAddr]>,
+    /// Host names whose addresses are endpoints too, looked up at run time (a `Backend`'s
+    /// hosts that are not IP addresses; Envoy's `STRICT_DNS`): build such a backend with
+    /// [`Backend::resolving`](gateway_core::backend::Backend::resolving). Empty for
+    /// Services.
+    #[serde(skip_serializing_if = "dns_names_empty")]
+    pub dns_names: Arc<[DnsName]>,
     /// Protocol to speak.
     pub protocol: AppProtocol,
     /// Connection, load-balancing and health settings from a kgateway BackendConfigPolicy.
@@ -41,4 +49,8 @@ pub enum BackendTarget {
         /// Why (also reported in route status).
         reason: Arc<str>,
     },
+}
+
+fn dns_names_empty(names: &Arc<[DnsName]>) -> bool {
+    names.is_empty()
 }

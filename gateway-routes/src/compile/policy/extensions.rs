@@ -16,10 +16,7 @@ use http::{Uri, uri::Authority};
 use serde::Deserialize;
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
-use super::{
-    decode::decode_spec,
-    status::{policy_object_status, self_ref},
-};
+use super::{decode::decode_spec, status::conditions_status};
 use crate::{
     api::{BackendObjectReference, ConfigMap, KGATEWAY_GROUP, KgatewayKind, KgatewayResource},
     compile::{
@@ -186,11 +183,7 @@ impl<'a> GatewayExtensions<'a> {
                         c.make("Accepted", false, "Invalid", message.clone())
                     }
                 };
-                policy_object_status(
-                    entry.resource,
-                    vec![(self_ref(entry.resource), vec![condition])],
-                    options,
-                )
+                conditions_status(entry.resource, vec![condition])
             })
             .collect()
     }

@@ -31,10 +31,11 @@ use std::{
 };
 
 pub(crate) use backend::BackendPolicies;
+pub(crate) use decode::decode_spec;
 pub use decode::field_path;
 pub(crate) use extensions::GatewayExtensions;
 pub(crate) use listener::ListenerPolicies;
-pub(crate) use status::unserved_kinds;
+pub(crate) use status::backend_statuses;
 use targets::{Level, TargetKind, labels_match};
 pub(crate) use traffic::PolicyReferences;
 use traffic::{CompiledTrafficPolicy, compile_security_policy, compile_traffic_policy};

@@ -166,37 +166,46 @@ fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
         .collect()
 }
 
-/// The status of kgateway kinds the gateway reads but does not serve yet: `Accepted=False`
-/// with a message saying so, so such a manifest is never silently ignored.
-pub(crate) fn unserved_kinds(
-    resources: &[crate::api::KgatewayResource],
+/// The status of every kgateway `Backend`: `Accepted=True` (reason `Accepted`), or
+/// `Accepted=False` with reason `Invalid` and a message naming the field (`spec.aws: not
+/// supported by this gateway`), also reported as a diagnostic naming the Backend.
+pub(crate) fn backend_statuses(
+    backends: &crate::compile::refs::BackendIndex<'_>,
     options: &CompileOptions,
     diagnostics: &mut Diagnostics,
 ) -> Vec<ObjectStatus> {
-    use crate::api::KgatewayKind;
-    resources
-        .iter()
-        .filter(|r| r.kind == KgatewayKind::Backend)
-        .map(|resource| {
-            let message = format!(
-                "{} is not served by this gateway yet; the resource has no effect",
-                resource.kind.as_str()
-            );
-            diagnostics.push(&resource.display_name(), format!("{message} (Unsupported)"));
+    backends
+        .kgateway_backends()
+        .map(|(resource, outcome)| {
             let c = Conditions {
                 generation: generation(&resource.metadata),
                 time: &options.transition_time,
             };
-            policy_object_status(
-                resource,
-                vec![(
-                    self_ref(resource),
-                    vec![c.make("Accepted", false, "Unsupported", message)],
-                )],
-                options,
-            )
+            let condition = match outcome {
+                Ok(()) => c.make("Accepted", true, "Accepted", ""),
+                Err(message) => {
+                    diagnostics.push(&resource.display_name(), format!("{message} (Invalid)"));
+                    c.make("Accepted", false, "Invalid", message)
+                }
+            };
+            conditions_status(resource, vec![condition])
         })
         .collect()
+}
+
+/// The status of a kgateway kind whose status is only `conditions` (GatewayExtension,
+/// Backend).
+pub(crate) fn conditions_status(
+    resource: &KgatewayResource,
+    conditions: Vec<Condition>,
+) -> ObjectStatus {
+    ObjectStatus {
+        api_version: format!("{}/v1alpha1", resource.kind.group()),
+        kind: resource.kind.as_str().to_owned(),
+        namespace: resource.metadata.namespace.clone().unwrap_or_default(),
+        name: resource.metadata.name.clone().unwrap_or_default(),
+        status: StatusBody::Conditions { conditions },
+    }
 }
 
 /// The status of a kgateway resource: one `PolicyAncestorStatus` per reference, each with

@@ -409,7 +409,7 @@ fn retry_on_conditions_map_to_codes() {
 }
 
 #[test]
-fn kinds_not_served_yet_say_so() {
+fn a_backend_without_static_hosts_is_invalid() {
     let yaml = base()
         + "---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -419,13 +419,14 @@ spec:
   type: Static
 ";
     let compiled = compile_yaml(&yaml);
-    let StatusBody::Policy(status) = &status_of(&compiled, "Backend", "lp").status else {
+    let StatusBody::Conditions { conditions } = &status_of(&compiled, "Backend", "lp").status
+    else {
         panic!()
     };
-    assert_eq!(status.ancestors[0].conditions[0].reason, "Unsupported");
+    assert_eq!(conditions[0].reason, "Invalid");
     assert_eq!(
         compiled.diagnostics[0].to_string(),
-        "Backend default/lp: Backend is not served by this gateway yet; the resource has no effect (Unsupported)"
+        "Backend default/lp: spec.static: required (this gateway serves static Backends only) (Invalid)"
     );
 }
 
