@@ -40,7 +40,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 SCENARIOS = ("h1-small", "h1-large", "h2-small", "h1-c1")
-PROXIES = ("direct", "floor", "gateway", "gateway-10k", "envoy", "nginx", "haproxy")
+PROXIES = ("direct", "floor", "gateway", "gateway-10k", "gateway-policies", "envoy", "nginx",
+           "haproxy")
 
 
 # ----------------------------------------------------------------------------- install
@@ -79,8 +80,52 @@ def tool(name: str) -> str:
 
 # ----------------------------------------------------------------------------- configs
 
-def gateway_yaml(upstream: int, routes: int) -> str:
-    """One Gateway, `routes` HTTPRoutes (the benchmark's route is the last one), one backend."""
+# A realistic policy chain on the benchmark's route: what an API gateway in front of a
+# service typically runs. The rate limit is far above the load so nothing is refused; the
+# access log writes JSON lines to a file off the request path.
+POLICY_CHAIN = """apiVersion: gateway.kgateway.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {{name: api-chain, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: bench}}]
+  cors:
+    allowOrigins: [https://app.example]
+    allowMethods: [GET, POST]
+  headerModifiers:
+    request: {{set: [{{name: x-gateway, value: tower}}], remove: [x-internal]}}
+    response: {{add: [{{name: x-served-by, value: tower-gateway}}]}}
+  rateLimit:
+    local:
+      tokenBucket: {{maxTokens: 100000000, tokensPerFill: 100000000, fillInterval: 1s}}
+  timeouts: {{request: 15s}}
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: ListenerPolicy
+metadata: {{name: edge, namespace: default}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: bench}}]
+  default:
+    httpSettings:
+      xffNumTrustedHops: 1
+      generateRequestId: true
+      accessLog:
+      - fileSink:
+          path: {log}
+          jsonFormat:
+            start_time: '%START_TIME%'
+            method: '%REQ(:METHOD)%'
+            path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%'
+            response_code: '%RESPONSE_CODE%'
+            response_flags: '%RESPONSE_FLAGS%'
+            duration: '%DURATION%'
+            upstream_host: '%UPSTREAM_HOST%'
+            request_id: '%REQ(X-REQUEST-ID)%'
+"""
+
+
+def gateway_yaml(upstream: int, routes: int, policy_log: Path | None = None) -> str:
+    """One Gateway, `routes` HTTPRoutes (the benchmark's route is the last one), one backend;
+    with `policy_log`, the policy chain above on the benchmark's route, logging there."""
     docs = [f"""apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {{name: bench}}
@@ -131,6 +176,8 @@ spec:
   rules:
   - backendRefs: [{name: origin, port: 80}]
 """)
+    if policy_log is not None:
+        docs.append(POLICY_CHAIN.format(log=policy_log))
     return "---\n".join(docs)
 
 
@@ -342,7 +389,8 @@ def make_proxy(name: str, upstream: int, scratch: Path) -> Proxy:
         routes = 10_000 if name == "gateway-10k" else 1
         config = workdir / "config"
         config.mkdir(exist_ok=True)
-        (config / "gateway.yaml").write_text(gateway_yaml(upstream, routes))
+        policy_log = workdir / "access.log" if name == "gateway-policies" else None
+        (config / "gateway.yaml").write_text(gateway_yaml(upstream, routes, policy_log))
         listen_map = workdir / "listen-map.json"
         listen_map.write_text(json.dumps({"default/bench": {"80": f"127.0.0.1:{port}"}}))
         argv = [str(GATEWAY), "run", "--config-dir", str(config), "--listen-map",
