@@ -13,7 +13,7 @@ use std::{collections::HashMap, convert::Infallible, fmt::Write as _, net::Socke
 use bytes::Bytes;
 use gateway_core::{
     HttpService, Limits, Request, backend::UpstreamClient, body, extensions::ResourceRef,
-    listener::SocketState,
+    listener::SocketConfig,
 };
 use gateway_k8s::load_dir;
 use gateway_routes::{
@@ -228,7 +228,7 @@ pub(crate) fn router(plan: &Plan) -> SocketRouter {
 pub(crate) fn build_sockets_of(
     plan: &Plan,
     client: &UpstreamClient,
-) -> HashMap<SocketAddr, SocketState> {
+) -> HashMap<SocketAddr, SocketConfig> {
     let bind = |_: &ResourceRef, _: u16| LISTEN;
     let (sockets, warnings) = build_sockets(plan, bind, &mut BuildContext::new(client.clone()));
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -240,7 +240,7 @@ pub(crate) fn build_sockets_of(
 pub(crate) fn socket_service(plan: &Plan, client: &UpstreamClient) -> HttpService {
     build_sockets_of(plan, client)
         .remove(&LISTEN)
-        .and_then(|socket| socket.http)
+        .and_then(|socket| socket.state.http)
         .expect("an HTTP socket")
 }
 

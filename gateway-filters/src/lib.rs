@@ -58,6 +58,7 @@ pub mod health_check;
 pub mod jwt;
 pub mod local_rate_limit;
 pub mod mirror;
+pub mod otel;
 pub mod path_modifier;
 pub mod path_regex;
 pub mod redirect;
@@ -66,6 +67,7 @@ pub mod retry;
 pub mod spec;
 pub mod stream_idle;
 pub mod timeout;
+pub mod trace;
 pub mod transformation;
 pub mod url_rewrite;
 

@@ -3,12 +3,20 @@
 //! The first bytes pick the protocol: the HTTP/2 connection preface means HTTP/2 (prior
 //! knowledge on plaintext, or after ALPN `h2` on TLS), anything else HTTP/1.1. Each request
 //! loads the socket's current router, gets the connection facts as an extension and
-//! `X-Forwarded-For`/`-Proto`, and is checked against the URI limit.
+//! `X-Forwarded-For`/`-Proto`, and is checked against the URI and header-count limits.
+//!
+//! Request-head limits are enforced by hyper where it can: HTTP/1.1 heads larger than
+//! [`Limits::max_header_bytes`] or with more than [`Limits::max_headers`] headers are
+//! answered 431 by hyper's parser, and HTTP/2 header lists larger than the limit are
+//! answered 431 and reset by h2. hyper has no header count for HTTP/2, so the handler
+//! answers 431 to an HTTP/2 request with too many headers.
 //!
 //! An HTTP/1.1 keep-alive connection that stays quiet for [`Limits::idle_release`] is
 //! *parked*: hyper lets go of it (and of its read and write buffers) while the socket stays
 //! open, and a fresh hyper connection takes over when the client sends again (see
-//! [`super::idle`]). Idle clients then cost a few hundred bytes instead of 16 KiB.
+//! [`super::idle`]). A parked plaintext connection then holds about 1.3 KiB of heap in all
+//! (its task, the socket's registration and the request handler) instead of about 28 KiB;
+//! a TLS one about 10 KiB, most of it rustls' record buffer and keys.
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -37,8 +45,9 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    SocketState,
+    connection::ConnectionSettings,
     idle::{IdleIo, IdleStamp, InFlight},
+    socket::Served,
 };
 use crate::{
     BoxBody, Limits, ResponseFlag, body, error::local_response, extensions::ConnectionInfo,
@@ -47,10 +56,17 @@ use crate::{
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
+/// How far off "never" is for an idle timeout of zero (about 30 years, as tokio's own).
+const NEVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// The HTTP/2 client connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The hyper servers, configured once from [`Limits`] and shared by every connection.
+/// The smallest read buffer limit hyper's HTTP/1 server accepts (it panics below).
+const MIN_HTTP1_BUF: usize = 8192;
+
+/// The hyper servers, configured once per distinct [`Limits`] and shared by every
+/// connection served with them.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpServers {
     http1: http1::Builder,
@@ -64,7 +80,8 @@ impl HttpServers {
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_headers(limits.max_headers)
-            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_header_size(limits.max_header_bytes)
+            .max_buf_size(limits.max_header_bytes.max(MIN_HTTP1_BUF))
             .keep_alive(true);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
@@ -108,12 +125,13 @@ impl http_body::Body for TrackedBody {
 
 /// Per-connection request handler.
 struct Handler {
-    state: Arc<ArcSwap<SocketState>>,
+    served: Arc<ArcSwap<Served>>,
     stamp: Arc<IdleStamp>,
     info: ConnectionInfo,
     client_ip: HeaderValue,
     proto: HeaderValue,
     max_uri_bytes: usize,
+    max_headers: usize,
 }
 
 impl Handler {
@@ -123,20 +141,18 @@ impl Handler {
     ) -> impl Future<Output = Result<http::Response<TrackedBody>, Infallible>> + Send + use<> {
         let upgrade = request.headers().contains_key(http::header::UPGRADE);
         let in_flight = self.stamp.begin_request(upgrade);
-        let service = self.state.load().http.clone();
+        let service = self.served.load().state.http.clone();
         let uri_len = request
             .uri()
             .path_and_query()
             .map_or(0, |pq| pq.as_str().len());
         let prepared = if uri_len > self.max_uri_bytes {
-            let mut response = local_response(
-                StatusCode::URI_TOO_LONG,
-                ResponseFlag::DownstreamProtocolError,
-            );
-            response
-                .headers_mut()
-                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-            Err(response)
+            Err(refuse(StatusCode::URI_TOO_LONG, request.version()))
+        } else if request.headers().len() > self.max_headers {
+            Err(refuse(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                request.version(),
+            ))
         } else {
             Ok(self.prepare(request))
         };
@@ -173,80 +189,118 @@ impl Handler {
     }
 }
 
-/// Serves HTTP on `io` until the client leaves, the connection idles out, or `drain` fires
-/// (then in-flight requests finish first).
-pub(crate) async fn serve_http<I>(
+/// The answer to a request the listener refuses: `status`, and the end of an HTTP/1
+/// connection whose framing can no longer be trusted.
+fn refuse(status: StatusCode, version: http::Version) -> crate::Response {
+    let mut response = local_response(status, ResponseFlag::DownstreamProtocolError);
+    if version < http::Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Serves HTTP on `io` with `settings` until the client leaves, the connection idles out,
+/// or `drain` fires (then in-flight requests finish first).
+///
+/// The future lives as long as the connection, in every connection's task, so it is kept
+/// small: an `async` block over what it needs (an `async fn` would store its arguments
+/// twice, as passed and as bound), with hyper's connections and their drivers boxed.
+pub(crate) fn serve_http<I>(
     io: I,
     info: ConnectionInfo,
-    state: Arc<ArcSwap<SocketState>>,
-    servers: &HttpServers,
-    limits: &Limits,
+    served: Arc<ArcSwap<Served>>,
+    settings: Arc<ConnectionSettings>,
     drain: CancellationToken,
-) where
+) -> impl Future<Output = ()> + Send + 'static
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = &settings.limits;
+    let idle = if limits.idle_timeout.is_zero() {
+        NEVER
+    } else {
+        limits.idle_timeout
+    };
     let stamp = IdleStamp::new();
     let mut io = IdleIo::new(io, stamp.clone());
-    let first = tokio::select! {
-        first = read_first_bytes(&mut io) => first,
-        () = tokio::time::sleep(limits.header_read_timeout) => None,
-        () = drain.cancelled() => None,
-    };
-    let Some((is_h2, prefix)) = first else {
-        return;
-    };
-    io.set_prefix(prefix);
     let client_ip = HeaderValue::from_str(&info.remote_addr.ip().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
     let handler = Arc::new(Handler {
-        state,
-        stamp: stamp.clone(),
+        served,
+        stamp,
         proto: HeaderValue::from_static(info.scheme()),
         info,
         client_ip,
         max_uri_bytes: limits.max_uri_bytes,
+        max_headers: limits.max_headers,
     });
-    if is_h2 {
-        let service = hyper::service::service_fn(move |request| handler.handle(request));
-        let mut connection = Box::pin(servers.http2.serve_connection(TokioIo::new(io), service));
-        Box::pin(drive(connection.as_mut(), &stamp, limits, &drain, None)).await;
-        return;
-    }
-    loop {
-        let h = handler.clone();
-        let service = hyper::service::service_fn(move |request| h.handle(request));
-        // On the heap, so that a parked connection's task keeps none of hyper's state.
-        let mut connection = Box::pin(
-            servers
-                .http1
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades(),
-        );
-        let release = Some(limits.idle_release);
-        Box::pin(drive(connection.as_mut(), &stamp, limits, &drain, release)).await;
-        if !stamp.take_parked() {
-            return;
-        }
-        let Some(parts) = Pin::into_inner(connection).into_parts() else {
-            return;
+    async move {
+        let (limits, servers) = (&settings.limits, &settings.servers);
+        let stamp = &handler.stamp;
+        let first = tokio::select! {
+            first = read_first_bytes(&mut io) => first,
+            () = tokio::time::sleep(limits.header_read_timeout) => None,
+            () = drain.cancelled() => None,
         };
-        io = parts.io.into_inner();
-        let prefix = if parts.read_buf.is_empty() {
-            // Parked: only the bare stream is kept until the client sends again.
-            let next = tokio::select! {
-                next = read_some(&mut io) => next,
-                () = tokio::time::sleep_until(stamp.idle_deadline(limits.idle_timeout)) => None,
-                () = drain.cancelled() => None,
-            };
-            match next {
-                Some(bytes) => bytes,
-                None => return,
-            }
-        } else {
-            parts.read_buf
+        let Some((is_h2, prefix)) = first else {
+            return;
         };
         io.set_prefix(prefix);
+        if is_h2 {
+            let h = handler.clone();
+            let service = hyper::service::service_fn(move |request| h.handle(request));
+            let mut connection =
+                Box::pin(servers.http2.serve_connection(TokioIo::new(io), service));
+            Box::pin(drive(connection.as_mut(), stamp, idle, &drain, None)).await;
+            return;
+        }
+        loop {
+            let h = handler.clone();
+            let service = hyper::service::service_fn(move |request| h.handle(request));
+            // On the heap, so that a parked connection's task keeps none of hyper's state.
+            let mut connection = Box::pin(
+                servers
+                    .http1
+                    .serve_connection(TokioIo::new(io), service)
+                    .with_upgrades(),
+            );
+            let release = Some(limits.idle_release);
+            Box::pin(drive(connection.as_mut(), stamp, idle, &drain, release)).await;
+            if !stamp.take_parked() {
+                return;
+            }
+            let Some((parked, unread)) = Pin::into_inner(connection).into_parts().map(reclaim)
+            else {
+                return;
+            };
+            io = parked.into_inner();
+            let prefix = if unread.is_empty() {
+                // Parked: only the bare stream is kept until the client sends again (an empty
+                // read buffer still holds hyper's allocation, so it goes first).
+                drop(unread);
+                let next = tokio::select! {
+                    next = read_some(&mut io) => next,
+                    () = tokio::time::sleep_until(stamp.idle_deadline(idle)) => None,
+                    () = drain.cancelled() => None,
+                };
+                match next {
+                    Some(bytes) => bytes,
+                    None => return,
+                }
+            } else {
+                unread
+            };
+            io.set_prefix(prefix);
+        }
     }
+}
+
+/// The stream and the unread bytes of a finished HTTP/1 connection; the rest of hyper's
+/// parts (the service) is dropped here.
+fn reclaim<I, S>(parts: http1::Parts<I, S>) -> (I, Bytes) {
+    (parts.io, parts.read_buf)
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -282,8 +336,8 @@ where
     }
 }
 
-/// Polls `connection` to its end: closes it gracefully when the client idles past the idle
-/// timeout or `drain` fires, and asks the stream to park after `release` of quiet.
+/// Polls `connection` to its end: closes it gracefully when the client idles past `idle`
+/// or `drain` fires, and asks the stream to park after `release` of quiet.
 ///
 /// The connection is polled on every wake-up; the drain signal and the timers only when
 /// one of them woke the task (tracked by [`SideWake`]), so a busy connection does not
@@ -291,11 +345,10 @@ where
 async fn drive<C: GracefulConnection>(
     mut connection: Pin<&mut C>,
     stamp: &IdleStamp,
-    limits: &Limits,
+    idle: Duration,
     drain: &CancellationToken,
     release: Option<Duration>,
 ) {
-    let idle = limits.idle_timeout;
     let side = Arc::new(SideWake {
         woken: AtomicBool::new(true),
         task: AtomicWaker::new(),

@@ -5,10 +5,9 @@ use std::{collections::HashMap, fmt, io, net::SocketAddr, sync::Arc, time::Durat
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    SocketState,
-    connection::ConnectionContext,
-    http::HttpServers,
-    socket::{Socket, bind},
+    SocketConfig,
+    connection::ConnectionSettings,
+    socket::{Served, Socket, bind},
 };
 use crate::Limits;
 
@@ -36,29 +35,40 @@ impl fmt::Display for ApplyError {
 /// unchanged.
 #[derive(Debug)]
 pub struct SocketManager {
-    ctx: Arc<ConnectionContext>,
+    limits: Limits,
+    /// The settings of sockets without [`ListenerLimits`](crate::limits::ListenerLimits).
+    defaults: Arc<ConnectionSettings>,
     sockets: Mutex<HashMap<SocketAddr, Socket>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl SocketManager {
-    /// A manager with no sockets, applying `limits` to every connection.
+    /// A manager with no sockets, applying `limits` to every connection of a socket whose
+    /// [`SocketConfig::limits`] do not replace them.
     pub fn new(limits: Limits) -> Self {
-        let servers = HttpServers::new(&limits);
+        let defaults = Arc::new(ConnectionSettings::new(&limits, Default::default()));
         Self {
-            ctx: Arc::new(ConnectionContext { limits, servers }),
+            limits,
+            defaults,
             sockets: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
     }
 
-    /// Makes the bound sockets match `desired`. Must run inside a tokio runtime.
+    /// Makes the bound sockets match `desired`: a [`SocketConfig`] per address, or a bare
+    /// [`SocketState`](super::SocketState) for a socket with the manager's limits. Must run
+    /// inside a tokio runtime.
     ///
-    /// Addresses that fail to bind are reported; every other address is applied, so one
-    /// unavailable port does not hold back the rest of the configuration.
-    pub fn apply(&self, mut desired: HashMap<SocketAddr, SocketState>) -> Result<(), ApplyError> {
+    /// A socket that stays gets its new state and limits for the requests and connections
+    /// that start from now on; connections already open keep the limits they were accepted
+    /// with. Addresses that fail to bind are reported; every other address is applied, so
+    /// one unavailable port does not hold back the rest of the configuration.
+    pub fn apply<C: Into<SocketConfig>>(
+        &self,
+        desired: HashMap<SocketAddr, C>,
+    ) -> Result<(), ApplyError> {
         let mut sockets = self.sockets.lock();
         sockets.retain(|addr, socket| {
             let keep = desired.contains_key(addr);
@@ -68,17 +78,37 @@ impl SocketManager {
             }
             keep
         });
+        // Hyper servers are configured once per distinct set of overrides: reuse those of
+        // the sockets that stay, and share new ones between sockets.
+        let mut known: Vec<Arc<ConnectionSettings>> = Vec::with_capacity(sockets.len() + 1);
+        known.push(self.defaults.clone());
+        for socket in sockets.values() {
+            let current = socket.served.load();
+            if !known.iter().any(|s| Arc::ptr_eq(s, &current.settings)) {
+                known.push(current.settings.clone());
+            }
+        }
         let mut failures = Vec::new();
-        for (addr, state) in desired.drain() {
+        for (addr, config) in desired {
+            let SocketConfig { state, limits } = config.into();
+            let settings = match known.iter().find(|s| s.overrides == limits) {
+                Some(found) => found.clone(),
+                None => {
+                    let built = Arc::new(ConnectionSettings::new(&self.limits, limits));
+                    known.push(built.clone());
+                    built
+                }
+            };
+            let served = Served { state, settings };
             if let Some(socket) = sockets.get(&addr) {
-                socket.state.store(Arc::new(state));
+                socket.served.store(Arc::new(served));
                 continue;
             }
             let started = bind(addr).and_then(|listener| {
                 Socket::start(
                     listener,
-                    state,
-                    self.ctx.clone(),
+                    served,
+                    self.limits.max_connections,
                     &self.tracker,
                     self.shutdown.child_token(),
                 )
@@ -125,5 +155,58 @@ impl SocketManager {
         {
             tracing::warn!("drain deadline reached with connections still open");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{limits::ListenerLimits, listener::SocketState};
+
+    fn settings_of(manager: &SocketManager, addr: SocketAddr) -> Arc<ConnectionSettings> {
+        manager.sockets.lock()[&addr].served.load().settings.clone()
+    }
+
+    fn config(limits: ListenerLimits) -> SocketConfig {
+        SocketConfig {
+            state: SocketState::default(),
+            limits,
+        }
+    }
+
+    #[tokio::test]
+    async fn hyper_servers_are_built_once_per_distinct_override() {
+        let manager = SocketManager::new(Limits::default());
+        let (a, b, c): (SocketAddr, SocketAddr, SocketAddr) = (
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.3:0".parse().unwrap(),
+            "127.0.0.2:0".parse().unwrap(),
+        );
+        let strict = ListenerLimits {
+            max_headers: Some(5),
+            ..ListenerLimits::default()
+        };
+        let desired = |c_limits| {
+            HashMap::from([
+                (a, config(strict)),
+                (b, config(strict)),
+                (c, config(c_limits)),
+            ])
+        };
+        manager.apply(desired(ListenerLimits::default())).unwrap();
+        let shared = settings_of(&manager, a);
+        assert!(Arc::ptr_eq(&shared, &settings_of(&manager, b)));
+        assert!(Arc::ptr_eq(&manager.defaults, &settings_of(&manager, c)));
+        assert_eq!(shared.limits.max_headers, 5);
+
+        // Reapplying reuses what exists; a changed override gets its own settings.
+        let loose = ListenerLimits {
+            max_headers: Some(500),
+            ..ListenerLimits::default()
+        };
+        manager.apply(desired(loose)).unwrap();
+        assert!(Arc::ptr_eq(&shared, &settings_of(&manager, a)));
+        assert!(Arc::ptr_eq(&shared, &settings_of(&manager, b)));
+        assert_eq!(settings_of(&manager, c).limits.max_headers, 500);
     }
 }

@@ -43,7 +43,12 @@ impl<S: AsyncRead> AsyncRead for Rewind<S> {
         if !this.prefix.is_empty() {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
-            this.prefix.advance(n);
+            if n == this.prefix.len() {
+                // Replayed: let go of the buffer the bytes came in (it may be a parser's).
+                *this.prefix = Bytes::new();
+            } else {
+                this.prefix.advance(n);
+            }
             return Poll::Ready(Ok(()));
         }
         this.inner.poll_read(cx, buf)

@@ -1,23 +1,32 @@
 //! One bound address: its accept loop and the state it serves.
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     SocketState,
-    connection::{ConnectionContext, serve_connection},
+    connection::{ConnectionSettings, serve_connection},
 };
 
 /// Pending connections the kernel queues for one socket.
 const BACKLOG: i32 = 1024;
 
+/// What a socket holds, swapped as one on reload: the state it serves and the settings its
+/// next connections get.
+#[derive(Debug)]
+pub(crate) struct Served {
+    pub(crate) state: SocketState,
+    pub(crate) settings: Arc<ConnectionSettings>,
+}
+
 /// A bound socket that is accepting connections.
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) local_addr: SocketAddr,
-    pub(crate) state: Arc<ArcSwap<SocketState>>,
+    pub(crate) served: Arc<ArcSwap<Served>>,
     /// Stops accepting and drains this socket's connections.
     pub(crate) stop: CancellationToken,
 }
@@ -36,36 +45,43 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 impl Socket {
-    /// Starts accepting on `listener`; must run inside a tokio runtime.
+    /// Starts accepting on `listener`, serving at most `max_connections` at once; must run
+    /// inside a tokio runtime.
     pub(crate) fn start(
         listener: std::net::TcpListener,
-        state: SocketState,
-        ctx: Arc<ConnectionContext>,
+        served: Served,
+        max_connections: usize,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> io::Result<Self> {
         let listener = TcpListener::from_std(listener)?;
         let local_addr = listener.local_addr()?;
-        let state = Arc::new(ArcSwap::from_pointee(state));
+        let served = Arc::new(ArcSwap::from_pointee(served));
         let socket = Self {
             local_addr,
-            state: state.clone(),
+            served: served.clone(),
             stop: stop.clone(),
         };
-        tracker.spawn(accept_loop(listener, state, ctx, tracker.clone(), stop));
+        let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+        tracker.spawn(accept_loop(
+            listener,
+            served,
+            permits,
+            tracker.clone(),
+            stop,
+        ));
         Ok(socket)
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    state: Arc<ArcSwap<SocketState>>,
-    ctx: Arc<ConnectionContext>,
+    served: Arc<ArcSwap<Served>>,
+    permits: Arc<Semaphore>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
     let local_addr = listener.local_addr().ok();
-    let permits = Arc::new(Semaphore::new(ctx.limits.max_connections.max(1)));
     loop {
         let permit = tokio::select! {
             () = stop.cancelled() => break,
@@ -81,11 +97,11 @@ async fn accept_loop(
         match accepted {
             Ok((stream, remote_addr)) => {
                 let local = local_addr.unwrap_or(remote_addr);
-                let (state, ctx, drain) = (state.clone(), ctx.clone(), stop.clone());
-                tracker.spawn(async move {
-                    serve_connection(stream, remote_addr, local, state, ctx, drain).await;
-                    drop(permit);
-                });
+                // The task is the connection's future and the permit side by side (an
+                // `async` block awaiting the future would hold it twice).
+                let connection =
+                    serve_connection(stream, remote_addr, local, served.clone(), stop.clone());
+                tracker.spawn(connection.map(move |()| drop(permit)));
             }
             Err(err) => {
                 // Out of file descriptors or a similar transient failure: back off briefly

@@ -1,9 +1,10 @@
 //! The layers a ListenerPolicy puts in front of a socket's router.
 //!
 //! Outermost first: client address (so everything below sees the computed client), request
-//! id, access log (so it logs every request, health checks and unrouted ones included),
-//! health check answers, early request header changes, the listener's stream idle
-//! timeout, then the router.
+//! id, tracing (so the trace id and the client are known, and the span covers everything
+//! the gateway does), access log (so it logs every request, health checks and unrouted ones
+//! included), health check answers, early request header changes, the listener's stream
+//! idle timeout, then the router.
 
 use gateway_core::{BoxBody, HttpService, body};
 use gateway_filters::{
@@ -18,11 +19,17 @@ use tower::{
     util::{MapRequest, MapResponse},
 };
 
-use super::stack::stream_idle;
+use super::stack::{BuildContext, stream_idle};
 use crate::plan::ListenerHttpPlan;
 
-/// Wraps a socket's router in its listener policy's layers.
-pub(crate) fn listener_service(policy: &ListenerHttpPlan, router: HttpService) -> HttpService {
+/// Wraps a socket's router in its listener policy's layers; a tracer that cannot be made
+/// is left out and reported in `warnings`.
+pub(crate) fn listener_service(
+    policy: &ListenerHttpPlan,
+    router: HttpService,
+    ctx: &mut BuildContext,
+    warnings: &mut Vec<String>,
+) -> HttpService {
     let mut service = router;
     if let Some(idle) = policy.stream_idle_timeout {
         service = stream_idle(idle, service);
@@ -41,6 +48,12 @@ pub(crate) fn listener_service(policy: &ListenerHttpPlan, router: HttpService) -
             AccessLogLayer::new(log.clone()).layer(inner),
             |response: http::Response<ResponseBody<BoxBody>>| response.map(body::boxed),
         ));
+    }
+    if let Some(tracing) = &policy.tracing {
+        match ctx.tracer(tracing) {
+            Ok(layer) => service = HttpService::new(layer.layer(service)),
+            Err(error) => warnings.push(format!("{}: tracing is off: {error}", policy.source)),
+        }
     }
     service = HttpService::new(RequestIdLayer::new(policy.request_id).layer(service));
     HttpService::new(ClientAddrLayer::new(policy.client_addr.clone()).layer(service))

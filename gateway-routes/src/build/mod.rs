@@ -16,7 +16,8 @@ pub use stack::{BuildCarry, BuildContext};
 use gateway_core::{
     HttpService,
     extensions::{ListenerPort, MatchedRoute, ResourceRef},
-    listener::SocketState,
+    limits::ListenerLimits,
+    listener::{SocketConfig, SocketState},
 };
 use gateway_filters::{compression::Toggle, jwt::JwtLayer};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
@@ -31,7 +32,7 @@ pub fn build_sockets(
     plan: &Plan,
     bind: impl Fn(&ResourceRef, u16) -> SocketAddr,
     ctx: &mut BuildContext,
-) -> (HashMap<SocketAddr, SocketState>, Vec<String>) {
+) -> (HashMap<SocketAddr, SocketConfig>, Vec<String>) {
     let mut grouped: HashMap<SocketAddr, Vec<&ListenerPlan>> = HashMap::new();
     let mut order = Vec::new();
     for gateway in &plan.gateways {
@@ -65,6 +66,7 @@ pub fn build_sockets(
             .copied()
             .filter(|l| l.protocol != ListenerProtocol::Tls)
             .collect();
+        let mut limits = ListenerLimits::default();
         let http = (!http_listeners.is_empty()).then(|| {
             let router = HttpService::new(socket_router(&http_listeners, ctx));
             let policies: Vec<_> = http_listeners
@@ -81,7 +83,8 @@ pub fn build_sockets(
                             policy.source
                         ));
                     }
-                    listener::listener_service(policy, router)
+                    limits = policy.limits;
+                    listener::listener_service(policy, router, ctx, &mut warnings)
                 }
             }
         });
@@ -92,7 +95,13 @@ pub fn build_sockets(
             warnings.extend(tls_warnings);
             Some(Arc::new(table))
         };
-        sockets.insert(addr, SocketState { http, tls });
+        sockets.insert(
+            addr,
+            SocketConfig {
+                state: SocketState { http, tls },
+                limits,
+            },
+        );
     }
     (sockets, warnings)
 }

@@ -47,6 +47,7 @@ use gateway_filters::{
     jwt::{JwtConfig, JwtLayer},
     local_rate_limit::{LocalRateLimit, LocalRateLimitLayer, RateLimitConfig},
     mirror::MirrorLayer,
+    otel::{TracingConfig, TracingError, TracingLayer},
     path_regex::PathRegexLayer,
     redirect::RedirectLayer,
     retry::RetryLayer,
@@ -120,6 +121,7 @@ impl BuildContext {
         BuildCarry {
             backends: self.backends,
             jwt: self.external.jwt,
+            tracers: self.external.tracers,
         }
     }
 
@@ -162,6 +164,23 @@ impl BuildContext {
             .unwrap_or_else(|| JwtLayer::new(JwtConfig::clone(config)));
         self.external.jwt.insert(config.clone(), layer.clone());
         layer
+    }
+
+    /// The tracing layer of a listener policy's `tracing`: one per configuration, kept
+    /// across reloads that leave it unchanged (its exporter and queued spans with it).
+    pub(crate) fn tracer(
+        &mut self,
+        config: &Arc<TracingConfig>,
+    ) -> Result<TracingLayer, TracingError> {
+        if let Some((_, layer)) = self.external.tracers.iter().find(|(c, _)| c == config) {
+            return Ok(layer.clone());
+        }
+        let layer = match self.previous.tracers.iter().position(|(c, _)| c == config) {
+            Some(index) => self.previous.tracers.swap_remove(index).1,
+            None => TracingLayer::new(TracingConfig::clone(config))?,
+        };
+        self.external.tracers.push((config.clone(), layer.clone()));
+        Ok(layer)
     }
 
     /// The shared layer of a policy's `extAuth`.
@@ -262,6 +281,7 @@ impl BuildContext {
 pub struct BuildCarry {
     backends: HashMap<Arc<ResolvedBackend>, HttpService>,
     jwt: HashMap<Arc<JwtConfig>, JwtLayer>,
+    tracers: Vec<(Arc<TracingConfig>, TracingLayer)>,
 }
 
 /// Layers that own a client or a background task, shared by every rule of one build.
@@ -269,6 +289,8 @@ pub struct BuildCarry {
 struct ExternalLayers {
     /// By configuration: identical providers share one layer (and its key fetches).
     jwt: HashMap<Arc<JwtConfig>, JwtLayer>,
+    /// By configuration (a handful at most: one per listener policy).
+    tracers: Vec<(Arc<TracingConfig>, TracingLayer)>,
     ext_auth: HashMap<usize, ExtAuthLayer>,
     ext_proc: HashMap<usize, ExtProcLayer>,
     global_rate_limit: HashMap<usize, GlobalRateLimitLayer>,

@@ -152,7 +152,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         &backend_policies,
     );
 
-    let listener_policies = policy::ListenerPolicies::new(&snapshot.kgateway, &snapshot.gateways);
+    let listener_policies =
+        policy::ListenerPolicies::new(&snapshot.kgateway, &snapshot.gateways, &backends);
     let extensions =
         policy::GatewayExtensions::new(&snapshot.kgateway, &backends, &snapshot.config_maps);
     let mut traffic_policies = policy::TrafficPolicies::new(

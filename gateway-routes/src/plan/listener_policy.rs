@@ -1,12 +1,13 @@
 //! The HTTP settings a kgateway ListenerPolicy (or HTTPListenerPolicy) gives a listener.
 
+use gateway_core::limits::ListenerLimits;
 use gateway_filters::{
     access_log::AccessLogConfig, client_addr::ClientAddrConfig,
-    header_modifier::HeaderModifierConfig, health_check::HealthCheckConfig,
+    header_modifier::HeaderModifierConfig, health_check::HealthCheckConfig, otel::TracingConfig,
     request_id::RequestIdConfig,
 };
 use serde::Serialize;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// `httpSettings` of a listener, validated; applied in front of the listener's router.
 #[derive(Clone, Debug, Serialize)]
@@ -30,4 +31,11 @@ pub struct ListenerHttpPlan {
     /// `streamIdleTimeout`: the stream idle timeout of every request on the listener.
     #[serde(serialize_with = "gateway_core::serde_http::opt_duration")]
     pub stream_idle_timeout: Option<Duration>,
+    /// `idleTimeout`, `maxRequestHeadersKb` and our `maxHeadersCount`: the connection
+    /// limits of the listener's socket, replacing the gateway-wide ones.
+    #[serde(skip_serializing_if = "ListenerLimits::is_empty")]
+    pub limits: ListenerLimits,
+    /// `tracing`: OpenTelemetry spans of the listener's requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Arc<TracingConfig>>,
 }

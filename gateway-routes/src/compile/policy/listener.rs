@@ -7,6 +7,8 @@
 //! the older one wins; the others are `Conflicted` on that Gateway. Fields we do not serve
 //! make the policy `Invalid`, naming them.
 
+use gateway_core::limits::ListenerLimits;
+use gateway_filters::otel::{TracingBackendRefSpec, TracingSpec};
 use gateway_filters::{
     access_log::{self, AccessLogSpec},
     client_addr::ClientAddrSpec,
@@ -14,6 +16,7 @@ use gateway_filters::{
     request_id::RequestIdSpec,
     spec::GoDuration,
 };
+use http::Uri;
 use serde::Deserialize;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -23,8 +26,14 @@ use std::{
 use super::status::{gateway_ref, policy_object_status, self_ref};
 use super::{decode::decode_spec, targets::labels_match};
 use crate::{
-    api::{GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind, KgatewayResource},
-    compile::filters::header_modifier_config,
+    api::{
+        BackendObjectReference, GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind,
+        KgatewayResource,
+    },
+    compile::{
+        filters::header_modifier_config,
+        refs::{BackendIndex, Referrer},
+    },
     plan::ListenerHttpPlan,
 };
 
@@ -98,6 +107,12 @@ struct HttpSettingsSpec {
     health_check: Option<HealthCheckSpec>,
     early_request_header_modifier: Option<HttpHeaderFilter>,
     stream_idle_timeout: Option<GoDuration>,
+    idle_timeout: Option<GoDuration>,
+    max_request_headers_kb: Option<i32>,
+    tracing: Option<TracingSpec>,
+    /// Our extension (Envoy's `common_http_protocol_options.max_headers_count`, which
+    /// kgateway sets only per backend): most headers a request may carry.
+    max_headers_count: Option<i32>,
 }
 
 /// One listener policy, decoded.
@@ -122,7 +137,11 @@ pub(crate) struct ListenerPolicies<'a> {
 
 impl<'a> ListenerPolicies<'a> {
     /// Decodes every ListenerPolicy and HTTPListenerPolicy and resolves its targets.
-    pub(crate) fn new(resources: &'a [KgatewayResource], gateways: &'a [Gateway]) -> Self {
+    pub(crate) fn new(
+        resources: &'a [KgatewayResource],
+        gateways: &'a [Gateway],
+        backends: &BackendIndex<'_>,
+    ) -> Self {
         let mut entries: Vec<Entry<'a>> = resources
             .iter()
             .filter(|r| {
@@ -132,12 +151,12 @@ impl<'a> ListenerPolicies<'a> {
                 )
             })
             .map(|resource| {
-                let source = resource.display_name();
+                let context = SettingsContext::new(resource, backends);
                 let compiled = match resource.kind {
                     KgatewayKind::ListenerPolicy => {
-                        compile_listener_policy(&resource.spec, &source)
+                        compile_listener_policy(&resource.spec, &context)
                     }
-                    _ => compile_http_listener_policy(&resource.spec, &source),
+                    _ => compile_http_listener_policy(&resource.spec, &context),
                 };
                 Entry {
                     resource,
@@ -334,14 +353,14 @@ fn without_targets(spec: &serde_json::Value) -> serde_json::Value {
 
 fn compile_listener_policy(
     spec: &serde_json::Value,
-    source: &str,
+    context: &SettingsContext<'_, '_>,
 ) -> Result<CompiledListener, String> {
     let body: ListenerPolicyBody = decode_spec(&without_targets(spec))?;
     let settings = |config: &ListenerConfigSpec, field: &str| {
         config
             .http_settings
             .as_ref()
-            .map(|s| http_settings(s, &format!("{field}.httpSettings"), source).map(Arc::new))
+            .map(|s| http_settings(s, &format!("{field}.httpSettings"), context).map(Arc::new))
             .transpose()
     };
     let default = body
@@ -367,20 +386,104 @@ fn compile_listener_policy(
 
 fn compile_http_listener_policy(
     spec: &serde_json::Value,
-    source: &str,
+    context: &SettingsContext<'_, '_>,
 ) -> Result<CompiledListener, String> {
     let settings: HttpSettingsSpec = decode_spec(&without_targets(spec))?;
     Ok((
-        Some(Arc::new(http_settings(&settings, "spec", source)?)),
+        Some(Arc::new(http_settings(&settings, "spec", context)?)),
         BTreeMap::new(),
     ))
+}
+
+/// What compiling `httpSettings` needs besides the spec: the policy's name, and how to
+/// reach a tracing collector.
+struct SettingsContext<'r, 'b> {
+    resource: &'r KgatewayResource,
+    backends: &'r BackendIndex<'b>,
+    /// `Kind namespace/name`, for the plan's `source`.
+    source: String,
+}
+
+impl<'r, 'b> SettingsContext<'r, 'b> {
+    fn new(resource: &'r KgatewayResource, backends: &'r BackendIndex<'b>) -> Self {
+        Self {
+            resource,
+            backends,
+            source: resource.display_name(),
+        }
+    }
+
+    fn namespace(&self) -> &str {
+        self.resource
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    /// kgateway's default `serviceName`: `<gateway>.<namespace>` of the first Gateway the
+    /// policy names (the policy's own name when it names none).
+    fn default_service_name(&self) -> String {
+        let targets: Targets =
+            serde_json::from_value(self.resource.spec.clone()).unwrap_or_default();
+        let gateway = targets
+            .target_refs
+            .first()
+            .map(|t| t.name.clone())
+            .or_else(|| self.resource.metadata.name.clone())
+            .unwrap_or_default();
+        format!("{gateway}.{}", self.namespace())
+    }
+
+    /// The collector a tracing `grpcService.backendRef` names: its first ready endpoint,
+    /// else the Service's cluster name.
+    fn collector(&self, reference: &TracingBackendRefSpec) -> Result<Uri, String> {
+        let port = reference
+            .port
+            .map(|p| {
+                u16::try_from(p)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| format!("port: {p} is not a port number"))
+            })
+            .transpose()?;
+        let backend = BackendObjectReference {
+            group: reference.group.clone(),
+            kind: reference.kind.clone(),
+            name: reference.name.clone(),
+            namespace: reference.namespace.clone(),
+            port,
+        };
+        let from = Referrer {
+            group: crate::api::KGATEWAY_GROUP,
+            kind: self.resource.kind.as_str(),
+            namespace: self.namespace(),
+        };
+        let resolved = self
+            .backends
+            .resolve(from, &backend)
+            .map_err(|e| e.message)?;
+        let target = match resolved.endpoints.first() {
+            Some(addr) => format!("http://{addr}"),
+            None => format!(
+                "http://{}.{}.svc.cluster.local:{}",
+                backend.name,
+                backend.namespace.as_deref().unwrap_or(self.namespace()),
+                port.unwrap_or(4317)
+            ),
+        };
+        target
+            .parse()
+            .map_err(|_| format!("{target:?} is not a collector address"))
+    }
 }
 
 fn http_settings(
     spec: &HttpSettingsSpec,
     field: &str,
-    source: &str,
+    context: &SettingsContext<'_, '_>,
 ) -> Result<ListenerHttpPlan, String> {
+    let source = context.source.as_str();
     let within = |name: &str| {
         let path = if name.is_empty() {
             field.to_owned()
@@ -421,8 +524,50 @@ fn http_settings(
                 .map_err(|e| e.0)
         })
         .transpose()?;
+    let positive = |value: Option<i32>, name: &str, unit: usize| {
+        value
+            .map(|v| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .and_then(|v| v.checked_mul(unit))
+                    .ok_or_else(|| format!("{field}.{name}: {v} must be at least 1"))
+            })
+            .transpose()
+    };
+    let limits = ListenerLimits {
+        idle_timeout: spec.idle_timeout.map(|d| d.0),
+        max_request_header_bytes: positive(
+            spec.max_request_headers_kb,
+            "maxRequestHeadersKb",
+            1024,
+        )?,
+        max_headers: positive(spec.max_headers_count, "maxHeadersCount", 1)?,
+    };
+    let tracing = spec
+        .tracing
+        .as_ref()
+        .map(|tracing| {
+            let otel = tracing.provider.open_telemetry.as_ref().ok_or_else(|| {
+                format!("{field}.tracing.provider.openTelemetry: required (the only provider)")
+            })?;
+            let collector = context.collector(&otel.grpc_service.backend_ref).map_err(
+                |reason| {
+                    format!(
+                        "{field}.tracing.provider.openTelemetry.grpcService.backendRef: {reason}"
+                    )
+                },
+            )?;
+            tracing
+                .compile(collector, &context.default_service_name())
+                .map(Arc::new)
+                .map_err(within("tracing"))
+        })
+        .transpose()?;
     Ok(ListenerHttpPlan {
         source: source.to_owned(),
+        limits,
+        tracing,
         access_log,
         client_addr,
         request_id,
