@@ -67,7 +67,6 @@ pub mod retry;
 pub mod spec;
 pub mod stream_idle;
 pub mod timeout;
-pub mod trace;
 pub mod transformation;
 pub mod url_rewrite;
 
