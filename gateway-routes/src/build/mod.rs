@@ -22,7 +22,7 @@ use gateway_core::{
 use gateway_filters::{compression::Toggle, jwt::JwtLayer};
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
-use crate::plan::{HostMatch, ListenerPlan, ListenerProtocol, Plan};
+use crate::plan::{HostMatch, ListenerPlan, ListenerProtocol, Plan, RequestMatch};
 use router::{ListenerRouter, RouteSlot, VirtualHostRouter, matched_prefix};
 
 /// Builds what every socket serves. `bind` maps a Gateway and listener port to the address
@@ -116,35 +116,40 @@ pub fn socket_router(listeners: &[&ListenerPlan], ctx: &mut BuildContext) -> Soc
 }
 
 fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerRouter {
+    let exact_hosts = listener
+        .virtual_hosts
+        .iter()
+        .filter(|vhost| matches!(vhost.hostname, HostMatch::Exact(_)))
+        .count();
     let mut router = ListenerRouter {
         hostname: listener.hostname.clone(),
         port: ListenerPort(listener.port),
-        exact: HashMap::new(),
+        exact: HashMap::with_capacity(exact_hosts),
         wildcard: HashMap::new(),
         any: None,
     };
+    let mut metrics = ctx.listener_metrics(&listener.resource);
+    // The stack and JWT layer of each rule of one virtual host, reused across them.
+    let mut services: Vec<HttpService> = Vec::new();
+    let mut jwt: Vec<Option<JwtLayer>> = Vec::new();
     for vhost in &listener.virtual_hosts {
-        let services: Vec<HttpService> = vhost
-            .rules
-            .iter()
-            .map(|rule| {
-                let metrics = ctx.route_metrics(&listener.resource, &rule.resource);
-                stack::rule_service(rule, metrics.as_ref(), ctx)
-            })
-            .collect();
-        let jwt: Vec<Option<JwtLayer>> = vhost
-            .rules
-            .iter()
-            .map(|rule| match rule.policy.as_ref()?.jwt_auth.as_deref()? {
+        services.clear();
+        services.extend(vhost.rules.iter().map(|rule| {
+            let metrics = metrics.rule(&rule.resource);
+            stack::rule_service(rule, metrics.as_ref(), ctx)
+        }));
+        jwt.clear();
+        jwt.extend(vhost.rules.iter().map(
+            |rule| match rule.policy.as_ref()?.jwt_auth.as_deref()? {
                 Toggle::Enabled(config) => Some(ctx.jwt(config)),
                 Toggle::Disabled => None,
-            })
-            .collect();
+            },
+        ));
         let slots = vhost
             .routes
             .iter()
             .map(|entry| RouteSlot {
-                matcher: entry.matcher.clone(),
+                matcher: RequestMatch::clone(&entry.matcher),
                 route: MatchedRoute(vhost.rules[entry.rule].resource.clone()),
                 prefix: matched_prefix(&entry.matcher),
                 jwt: jwt[entry.rule].clone(),
@@ -162,5 +167,9 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
             HostMatch::Any => router.any = Some(vhost_router),
         }
     }
+    ctx.finish_listener_metrics(metrics);
     router
 }
+
+#[cfg(test)]
+mod tests;

@@ -72,6 +72,11 @@ use crate::plan::{BackendPlan, BackendTarget, FilterPlan, ResolvedBackend, RuleP
 pub struct BuildContext {
     client: UpstreamClient,
     backends: HashMap<Arc<ResolvedBackend>, HttpService>,
+    /// `backends` by the address of the plan's `Arc`: the compiler shares one `Arc` per
+    /// backend among every rule sending to it, so most lookups hash a pointer instead of
+    /// the whole backend (names, endpoints, policy). Holding the `Arc` keeps the address
+    /// from being reused while it is a key.
+    by_address: HashMap<usize, (Arc<ResolvedBackend>, HttpService)>,
     /// What the previous build made, reused where the configuration is unchanged.
     previous: BuildCarry,
     /// One limiter per policy `rateLimit` (keyed by the address of its shared config), so
@@ -82,6 +87,45 @@ pub struct BuildContext {
     external: ExternalLayers,
     /// Where request and upstream metrics go; `None` builds stacks without them.
     metrics: Option<Arc<Metrics>>,
+    /// The metric handles of every rule this build made a stack for, and of the
+    /// listeners it has not reached yet as the previous build left them.
+    route_metrics: RouteHandles,
+    /// Tells this build's uses of `route_metrics` from the previous build's.
+    generation: u64,
+}
+
+/// Route metric handles by listener, then rule, each with the generation of the last
+/// build that used it. The registry never removes a series, so the handles of a rule
+/// still served after a reload stay valid: carrying them saves resolving every rule's
+/// label set again (its strings and five family lookups).
+type RouteHandles = HashMap<ResourceRef, RuleHandles>;
+
+/// The metric handles of one listener's rules, with the generation that last used each.
+type RuleHandles = HashMap<Arc<ResourceRef>, (RouteMetrics, u64)>;
+
+/// The metric handles of one listener's rules while its stacks are built.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerMetrics {
+    /// The registry, the listener and this build's generation; `None` when metrics are
+    /// off.
+    on: Option<(Arc<Metrics>, ResourceRef, u64)>,
+    rules: RuleHandles,
+}
+
+impl ListenerMetrics {
+    /// The handles of `rule`, when metrics are on: kept from an earlier build (one hash
+    /// lookup) or resolved.
+    pub(crate) fn rule(&mut self, rule: &Arc<ResourceRef>) -> Option<RouteMetrics> {
+        let (metrics, listener, generation) = self.on.as_ref()?;
+        if let Some((handles, used)) = self.rules.get_mut(&**rule) {
+            *used = *generation;
+            return Some(handles.clone());
+        }
+        let handles = metrics.route(&RouteLabels::from_refs(listener, Some(rule)));
+        self.rules
+            .insert(rule.clone(), (handles.clone(), *generation));
+        Some(handles)
+    }
 }
 
 impl BuildContext {
@@ -90,10 +134,13 @@ impl BuildContext {
         Self {
             client,
             backends: HashMap::new(),
+            by_address: HashMap::new(),
             previous: BuildCarry::default(),
             rate_limiters: HashMap::new(),
             external: ExternalLayers::default(),
             metrics: None,
+            route_metrics: HashMap::new(),
+            generation: 0,
         }
     }
 
@@ -111,6 +158,10 @@ impl BuildContext {
     /// across configuration reloads that do not change them.
     #[must_use]
     pub fn with_carry(mut self, previous: BuildCarry) -> Self {
+        self.generation = previous
+            .route_metrics
+            .as_ref()
+            .map_or(0, |(_, generation, _)| generation.wrapping_add(1));
         self.previous = previous;
         self
     }
@@ -122,17 +173,41 @@ impl BuildContext {
             backends: self.backends,
             jwt: self.external.jwt,
             tracers: self.external.tracers,
+            route_metrics: self
+                .metrics
+                .map(|metrics| (metrics, self.generation, self.route_metrics)),
         }
     }
 
-    /// The metric handles of one rule on one listener, when metrics are on.
-    pub(crate) fn route_metrics(
-        &self,
-        listener: &ResourceRef,
-        rule: &ResourceRef,
-    ) -> Option<RouteMetrics> {
-        let metrics = self.metrics.as_ref()?;
-        Some(metrics.route(&RouteLabels::from_refs(listener, Some(rule))))
+    /// The metric handles of the rules of `listener`, to resolve while building its
+    /// stacks; hand them back with [`BuildContext::finish_listener_metrics`].
+    pub(crate) fn listener_metrics(&mut self, listener: &ResourceRef) -> ListenerMetrics {
+        let Some(metrics) = self.metrics.clone() else {
+            return ListenerMetrics::default();
+        };
+        let rules = self.route_metrics.remove(listener).unwrap_or_else(|| {
+            self.previous
+                .route_metrics
+                .as_mut()
+                .filter(|(registry, _, _)| Arc::ptr_eq(registry, &metrics))
+                .and_then(|(_, _, listeners)| listeners.remove(listener))
+                .unwrap_or_default()
+        });
+        ListenerMetrics {
+            on: Some((metrics, listener.clone(), self.generation)),
+            rules,
+        }
+    }
+
+    /// Keeps the handles of the rules this build served on the listener, for the next
+    /// build.
+    pub(crate) fn finish_listener_metrics(&mut self, handles: ListenerMetrics) {
+        let Some((_, listener, generation)) = handles.on else {
+            return;
+        };
+        let mut rules = handles.rules;
+        rules.retain(|_, (_, used)| *used == generation);
+        self.route_metrics.insert(listener, rules);
     }
 
     /// The shared limiter of a policy's `rateLimit`; `None` when it only disables one.
@@ -228,45 +303,58 @@ impl BuildContext {
                 ResponseFlag::InvalidBackend,
             ),
             BackendTarget::Resolved(resolved) => {
-                if let Some(service) = self.backends.get(resolved) {
+                let address = Arc::as_ptr(resolved) as usize;
+                if let Some((_, service)) = self.by_address.get(&address) {
                     return service.clone();
                 }
-                if let Some(service) = self.previous.backends.remove(resolved) {
-                    self.backends.insert(resolved.clone(), service.clone());
-                    return service;
-                }
-                let backend = match (&resolved.policy, tokio::runtime::Handle::try_current()) {
-                    (policy, Ok(runtime)) if !resolved.dns_names.is_empty() => Backend::resolving(
-                        resolved.endpoints.clone(),
-                        resolved.dns_names.clone(),
-                        protocol(resolved),
-                        policy.as_deref().unwrap_or(&BackendPolicy::default()),
-                        &runtime,
-                    ),
-                    (Some(policy), Ok(runtime)) => Backend::with_policy(
-                        resolved.endpoints.clone(),
-                        protocol(resolved),
-                        policy,
-                        &runtime,
-                    ),
-                    _ => Backend::new(resolved.endpoints.clone(), protocol(resolved)),
-                };
-                let handles = self
-                    .metrics
-                    .as_ref()
-                    .map(|m| m.backend(&BackendLabels::from_ref(&resolved.resource)));
-                if let Some(handles) = &handles {
-                    backend.count_ejections(handles.ejections().clone());
-                }
-                let mut service =
-                    HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
-                if let Some(handles) = &handles {
-                    service = HttpService::new(MetricsLayer::upstream(handles).layer(service));
-                }
-                self.backends.insert(resolved.clone(), service.clone());
+                let service = self.resolved_target(resolved);
+                self.by_address
+                    .insert(address, (resolved.clone(), service.clone()));
                 service
             }
         }
+    }
+
+    /// The service of a resolved backend: this build's, else the previous build's, else a
+    /// new one.
+    fn resolved_target(&mut self, resolved: &Arc<ResolvedBackend>) -> HttpService {
+        if let Some(service) = self.backends.get(resolved) {
+            return service.clone();
+        }
+        if let Some(service) = self.previous.backends.remove(resolved) {
+            self.backends.insert(resolved.clone(), service.clone());
+            return service;
+        }
+        let backend = match (&resolved.policy, tokio::runtime::Handle::try_current()) {
+            (policy, Ok(runtime)) if !resolved.dns_names.is_empty() => Backend::resolving(
+                resolved.endpoints.clone(),
+                resolved.dns_names.clone(),
+                protocol(resolved),
+                policy.as_deref().unwrap_or(&BackendPolicy::default()),
+                &runtime,
+            ),
+            (Some(policy), Ok(runtime)) => Backend::with_policy(
+                resolved.endpoints.clone(),
+                protocol(resolved),
+                policy,
+                &runtime,
+            ),
+            _ => Backend::new(resolved.endpoints.clone(), protocol(resolved)),
+        };
+        let handles = self
+            .metrics
+            .as_ref()
+            .map(|m| m.backend(&BackendLabels::from_ref(&resolved.resource)));
+        if let Some(handles) = &handles {
+            backend.count_ejections(handles.ejections().clone());
+        }
+        let mut service =
+            HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
+        if let Some(handles) = &handles {
+            service = HttpService::new(MetricsLayer::upstream(handles).layer(service));
+        }
+        self.backends.insert(resolved.clone(), service.clone());
+        service
     }
 
     /// The upstream client (TLS routes dial through their own TCP path but share limits).
@@ -282,6 +370,9 @@ pub struct BuildCarry {
     backends: HashMap<Arc<ResolvedBackend>, HttpService>,
     jwt: HashMap<Arc<JwtConfig>, JwtLayer>,
     tracers: Vec<(Arc<TracingConfig>, TracingLayer)>,
+    /// The registry the handles record into, the generation of the build that made them,
+    /// and the handles.
+    route_metrics: Option<(Arc<Metrics>, u64, RouteHandles)>,
 }
 
 /// Layers that own a client or a background task, shared by every rule of one build.

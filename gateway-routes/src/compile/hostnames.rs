@@ -1,16 +1,20 @@
 //! Hostname patterns: parsing, matching and the listener/route intersection of the
 //! Gateway API (`Listener.hostname` × `HTTPRoute.spec.hostnames`).
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use crate::plan::HostMatch;
 
 /// Parses a Gateway API hostname (`foo.example.com` or `*.example.com`).
 pub(crate) fn parse_hostname(text: &str) -> Result<HostMatch, String> {
-    let lower = text.to_ascii_lowercase();
+    let lower = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    };
     let (wildcard, rest) = match lower.strip_prefix("*.") {
         Some(rest) => (true, rest),
-        None => (false, lower.as_str()),
+        None => (false, &*lower),
     };
     let valid_label = |label: &str| {
         !label.is_empty()

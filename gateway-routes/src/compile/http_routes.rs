@@ -3,11 +3,12 @@
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::retry::RetryConfig;
 use http::StatusCode;
-use std::sync::Arc;
+use std::{fmt, sync::Arc};
 
 use super::{
     duration::parse_duration,
     filters::{FilterError, convert_filters},
+    intern::Interner,
     matches::{default_match, request_match},
     refs::{BackendIndex, RefError, Referrer},
 };
@@ -16,13 +17,14 @@ use crate::{
     plan::{BackendPlan, BackendTarget, RequestMatch, RulePlan, TimeoutsPlan},
 };
 
-/// A rule ready to be placed in virtual hosts.
+/// A rule ready to be placed in virtual hosts. Both parts are shared: every virtual host
+/// and listener the rule is served under points at the same plan and matches.
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
-    /// The rule as served.
-    pub(crate) plan: RulePlan,
+    /// The rule as served (without a TrafficPolicy; attachment adds it per listener).
+    pub(crate) plan: Arc<RulePlan>,
     /// Its matches, in spec order.
-    pub(crate) matches: Vec<RequestMatch>,
+    pub(crate) matches: Vec<Arc<RequestMatch>>,
 }
 
 /// All rules of a route and what went wrong while compiling them.
@@ -36,11 +38,22 @@ pub(crate) struct CompiledRoute {
     pub(crate) invalid_rules: Vec<String>,
 }
 
+/// `spec.rules[i]`: the field path of a rule, formatted only when a message names it.
+#[derive(Clone, Copy, Debug)]
+struct RuleField(usize);
+
+impl fmt::Display for RuleField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spec.rules[{}]", self.0)
+    }
+}
+
 /// Compiles every rule of an HTTPRoute.
 pub(crate) fn compile_route(
     route: &HttpRoute,
     namespace: &str,
     backends: &BackendIndex<'_>,
+    intern: &mut Interner,
 ) -> CompiledRoute {
     let name = route.metadata.name.as_deref().unwrap_or_default();
     let from = Referrer {
@@ -53,41 +66,57 @@ pub(crate) fn compile_route(
         Some(rules) if !rules.is_empty() => rules,
         _ => &default_rules,
     };
-    let mut out = CompiledRoute::default();
+    // Every rule's resource shares the route's group, kind, namespace and name.
+    let route_ref = ResourceRef {
+        group: intern.str(GATEWAY_GROUP),
+        kind: intern.str("HTTPRoute"),
+        namespace: intern.str(namespace),
+        name: Arc::from(name),
+        section: None,
+    };
+    let mut out = CompiledRoute {
+        rules: Vec::with_capacity(rules.len()),
+        ..CompiledRoute::default()
+    };
     for (index, rule) in rules.iter().enumerate() {
-        let section = rule.name.clone().unwrap_or_else(|| index.to_string());
-        let resource = Arc::new(
-            ResourceRef::new(GATEWAY_GROUP, "HTTPRoute", namespace, name).with_section(section),
-        );
-        let field = format!("spec.rules[{index}]");
+        let section = match &rule.name {
+            Some(name) => Arc::from(name.as_str()),
+            None => intern.index(index),
+        };
+        let resource = Arc::new(ResourceRef {
+            section: Some(section),
+            ..route_ref.clone()
+        });
+        let field = RuleField(index);
         let compiled = compile_rule(
             rule,
-            &field,
+            field,
             resource.clone(),
             from,
             backends,
             &mut out.ref_errors,
+            intern,
         );
         out.rules.push(match compiled {
             Ok(rule) => rule,
             Err(FilterError(message)) => {
-                out.invalid_rules.push(message.clone());
-                let matches = rule_matches(rule, &field).unwrap_or_else(|_| vec![default_match()]);
+                let matches = rule_matches(rule, field, intern)
+                    .unwrap_or_else(|_| vec![Arc::new(default_match(intern))]);
+                let reason = Arc::from(message.as_str());
+                out.invalid_rules.push(message);
                 CompiledRule {
-                    plan: RulePlan {
+                    plan: Arc::new(RulePlan {
                         resource,
                         filters: Vec::new(),
                         backends: vec![BackendPlan {
                             weight: 1,
-                            target: BackendTarget::Invalid {
-                                reason: Arc::from(message.as_str()),
-                            },
+                            target: BackendTarget::Invalid { reason },
                             filters: Vec::new(),
                         }],
                         timeouts: TimeoutsPlan::default(),
                         retry: None,
                         policy: None,
-                    },
+                    }),
                     matches,
                 }
             }
@@ -96,40 +125,63 @@ pub(crate) fn compile_route(
     out
 }
 
-fn rule_matches(rule: &HttpRouteRule, field: &str) -> Result<Vec<RequestMatch>, FilterError> {
+fn rule_matches(
+    rule: &HttpRouteRule,
+    field: RuleField,
+    intern: &mut Interner,
+) -> Result<Vec<Arc<RequestMatch>>, FilterError> {
     match rule.matches.as_deref() {
-        None | Some([]) => Ok(vec![default_match()]),
+        None | Some([]) => Ok(vec![Arc::new(default_match(intern))]),
         Some(matches) => matches
             .iter()
             .enumerate()
-            .map(|(i, m)| request_match(m, &format!("{field}.matches[{i}]")).map_err(FilterError))
+            .map(|(i, m)| {
+                request_match(m, format_args!("{field}.matches[{i}]"), intern)
+                    .map(Arc::new)
+                    .map_err(FilterError)
+            })
             .collect(),
     }
 }
 
 fn compile_rule(
     rule: &HttpRouteRule,
-    field: &str,
+    field: RuleField,
     resource: Arc<ResourceRef>,
     from: Referrer<'_>,
     backends: &BackendIndex<'_>,
     ref_errors: &mut Vec<RefError>,
+    intern: &mut Interner,
 ) -> Result<CompiledRule, FilterError> {
-    let matches = rule_matches(rule, field)?;
-    let filters = convert_filters(&rule.filters, field, from, backends, ref_errors)?;
+    let matches = rule_matches(rule, field, intern)?;
+    let filters = if rule.filters.is_empty() {
+        Vec::new()
+    } else {
+        convert_filters(
+            &rule.filters,
+            &field.to_string(),
+            from,
+            backends,
+            ref_errors,
+        )?
+    };
     let mut plans = Vec::with_capacity(rule.backend_refs.len());
     for (i, backend_ref) in rule.backend_refs.iter().enumerate() {
         let (target, error) = backends.target(from, &backend_ref.backend, || {
             format!("{field}.backendRefs[{i}]")
         });
         ref_errors.extend(error);
-        let filters = convert_filters(
-            &backend_ref.filters,
-            &format!("{field}.backendRefs[{i}]"),
-            from,
-            backends,
-            ref_errors,
-        )?;
+        let filters = if backend_ref.filters.is_empty() {
+            Vec::new()
+        } else {
+            convert_filters(
+                &backend_ref.filters,
+                &format!("{field}.backendRefs[{i}]"),
+                from,
+                backends,
+                ref_errors,
+            )?
+        };
         plans.push(BackendPlan {
             weight: backend_ref.weight.unwrap_or(1),
             target,
@@ -174,19 +226,19 @@ fn compile_rule(
         })
         .transpose()?;
     Ok(CompiledRule {
-        plan: RulePlan {
+        plan: Arc::new(RulePlan {
             resource,
             filters,
             backends: plans,
             timeouts,
             retry,
             policy: None,
-        },
+        }),
         matches,
     })
 }
 
-fn timeouts(rule: &HttpRouteRule, field: &str) -> Result<TimeoutsPlan, FilterError> {
+fn timeouts(rule: &HttpRouteRule, field: RuleField) -> Result<TimeoutsPlan, FilterError> {
     let Some(spec) = &rule.timeouts else {
         return Ok(TimeoutsPlan::default());
     };

@@ -1,9 +1,10 @@
 //! `HTTPRouteMatch` into pre-parsed matchers, and the precedence key of each.
 
-use http::{HeaderName, Method};
+use http::Method;
 use regex::{Regex, RegexBuilder};
-use std::{cmp::Reverse, sync::Arc};
+use std::{cmp::Reverse, fmt::Display, sync::Arc};
 
+use super::intern::Interner;
 use crate::{
     api::HttpRouteMatch,
     plan::{HeaderMatch, PathMatch, QueryParamMatch, RequestMatch, ValueMatch},
@@ -22,19 +23,24 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
 }
 
 /// The default match of a rule without matches: `PathPrefix /`.
-pub(crate) fn default_match() -> RequestMatch {
+pub(crate) fn default_match(intern: &mut Interner) -> RequestMatch {
     RequestMatch {
-        path: PathMatch::Prefix(Arc::from("/")),
+        path: PathMatch::Prefix(intern.str("/")),
         method: None,
         headers: Vec::new(),
         query_params: Vec::new(),
     }
 }
 
-/// Converts one match; `field` names it in errors (`spec.rules[0].matches[1]`).
-pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMatch, String> {
+/// Converts one match; `field` names it in errors (`spec.rules[0].matches[1]`) and is
+/// only formatted when there is one. Paths and header names come from `intern`.
+pub(crate) fn request_match(
+    m: &HttpRouteMatch,
+    field: impl Display,
+    intern: &mut Interner,
+) -> Result<RequestMatch, String> {
     let path = match &m.path {
-        None => PathMatch::Prefix(Arc::from("/")),
+        None => PathMatch::Prefix(intern.str("/")),
         Some(path) => {
             let value = path.value.as_deref().unwrap_or("/");
             let kind = path.type_.as_deref().unwrap_or("PathPrefix");
@@ -42,10 +48,10 @@ pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMa
                 "Exact" | "PathPrefix" if !value.starts_with('/') => {
                     return Err(format!("{field}.path.value: {value:?} must start with /"));
                 }
-                "Exact" => PathMatch::Exact(Arc::from(value)),
+                "Exact" => PathMatch::Exact(intern.str(value)),
                 "PathPrefix" => {
                     let trimmed = value.trim_end_matches('/');
-                    PathMatch::Prefix(Arc::from(if trimmed.is_empty() { "/" } else { trimmed }))
+                    PathMatch::Prefix(intern.str(if trimmed.is_empty() { "/" } else { trimmed }))
                 }
                 "RegularExpression" => PathMatch::Regex(
                     compile_regex(value).map_err(|e| format!("{field}.path.value: {e}"))?,
@@ -62,9 +68,9 @@ pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMa
                 .map_err(|_| format!("{field}.method: {text:?} is not an HTTP method"))
         })
         .transpose()?;
-    let mut headers: Vec<HeaderMatch> = Vec::new();
+    let mut headers: Vec<HeaderMatch> = Vec::with_capacity(m.headers.len());
     for (i, header) in m.headers.iter().enumerate() {
-        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+        let name = intern.header_name(&header.name).ok_or_else(|| {
             format!(
                 "{field}.headers[{i}].name: {:?} is not a header name",
                 header.name
@@ -78,7 +84,7 @@ pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMa
             .map_err(|e| format!("{field}.headers[{i}]: {e}"))?;
         headers.push(HeaderMatch { name, value });
     }
-    let mut query_params: Vec<QueryParamMatch> = Vec::new();
+    let mut query_params: Vec<QueryParamMatch> = Vec::with_capacity(m.query_params.len());
     for (i, param) in m.query_params.iter().enumerate() {
         if query_params.iter().any(|q| q.name.as_ref() == param.name) {
             continue;
@@ -86,7 +92,7 @@ pub(crate) fn request_match(m: &HttpRouteMatch, field: &str) -> Result<RequestMa
         let value = value_match(param.type_.as_deref(), &param.value)
             .map_err(|e| format!("{field}.queryParams[{i}]: {e}"))?;
         query_params.push(QueryParamMatch {
-            name: Arc::from(param.name.as_str()),
+            name: intern.str(&param.name),
             value,
         });
     }
@@ -142,6 +148,7 @@ mod tests {
                 ..Default::default()
             },
             "m",
+            &mut Interner::default(),
         )
         .unwrap()
     }
@@ -186,6 +193,7 @@ mod tests {
                 ..Default::default()
             },
             "m",
+            &mut Interner::default(),
         )
         .unwrap()
         .headers;
@@ -214,6 +222,7 @@ mod tests {
                 ..Default::default()
             },
             "spec.rules[1].matches[0]",
+            &mut Interner::default(),
         )
         .unwrap_err();
         assert!(

@@ -14,6 +14,7 @@ mod filters;
 mod gateways;
 mod hostnames;
 mod http_routes;
+mod intern;
 mod matches;
 mod policy;
 mod refs;
@@ -30,12 +31,13 @@ use attach::{ParentOutcome, RouteInfo, attach, defaulted};
 use gateways::{GatewayState, gateway_state, gateway_status, listener_plan, our_classes};
 use hostnames::parse_hostname;
 use http_routes::compile_route;
+use intern::Interner;
 use refs::{BackendIndex, RefError};
 use tls_routes::{tls_backends, tls_route_plan};
 use virtual_hosts::{AttachedRoute, virtual_hosts};
 
 use crate::{
-    api::{GATEWAY_GROUP, ObjectMeta, ParentReference},
+    api::{ObjectMeta, ParentReference},
     plan::{GatewayPlan, HostMatch, Plan, TlsRoutePlan},
     snapshot::Snapshot,
 };
@@ -114,7 +116,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         our_classes(&snapshot.gateway_classes, &options.controller_name, time);
     for (class, conditions) in class_statuses {
         statuses.push(ObjectStatus {
-            api_version: format!("{GATEWAY_GROUP}/v1"),
+            api_version: GATEWAY_API_VERSION.into(),
             kind: "GatewayClass".into(),
             namespace: String::new(),
             name: class.metadata.name.clone().unwrap_or_default(),
@@ -192,19 +194,33 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .map(|g| g.listeners.iter().map(|_| Vec::new()).collect())
         .collect();
 
-    let mut routes: Vec<_> = snapshot.http_routes.iter().collect();
-    routes.sort_by_cached_key(|r| route_order(&r.metadata));
-    for route in routes {
+    let mut routes: Vec<_> = snapshot
+        .http_routes
+        .iter()
+        .map(|r| (route_key(&r.metadata), r))
+        .collect();
+    routes.sort_by(|a, b| a.0.cmp(&b.0));
+    statuses.reserve(routes.len());
+    let mut intern = Interner::default();
+    // The precedence tie-breaker of each route: its rank in creation time, namespace, name
+    // order, shared by routes that tie on all three.
+    let mut order = 0;
+    for (index, (key, route)) in routes.iter().enumerate() {
+        if index > 0 && routes[index - 1].0 != *key {
+            order = index;
+        }
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
         };
-        let resource = format!(
-            "HTTPRoute {namespace}/{}",
-            route.metadata.name.as_deref().unwrap_or_default()
-        );
-        let compiled = Arc::new(compile_route(route, namespace, &backends));
+        let resource = || {
+            format!(
+                "HTTPRoute {namespace}/{}",
+                route.metadata.name.as_deref().unwrap_or_default()
+            )
+        };
+        let compiled = Arc::new(compile_route(route, namespace, &backends, &mut intern));
         for message in &compiled.invalid_rules {
-            diagnostics.push(&resource, message.clone());
+            diagnostics.push(&resource(), message.clone());
         }
         let (hostnames, hostname_error) = route_hostnames(&route.spec.hostnames);
         let info = RouteInfo {
@@ -244,7 +260,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 };
                 http_attached[gateway][listener].push(AttachedRoute {
                     hostnames,
-                    order: route_order(&route.metadata),
+                    order,
                     route: compiled.clone(),
                     policies,
                 });
@@ -260,7 +276,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &mut diagnostics,
         );
         statuses.push(ObjectStatus {
-            api_version: format!("{GATEWAY_GROUP}/v1"),
+            api_version: GATEWAY_API_VERSION.into(),
             kind: "HTTPRoute".into(),
             namespace: namespace.to_owned(),
             name: route.metadata.name.clone().unwrap_or_default(),
@@ -284,10 +300,12 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
         };
-        let resource = format!(
-            "TLSRoute {namespace}/{}",
-            route.metadata.name.as_deref().unwrap_or_default()
-        );
+        let resource = || {
+            format!(
+                "TLSRoute {namespace}/{}",
+                route.metadata.name.as_deref().unwrap_or_default()
+            )
+        };
         let mut ref_errors = Vec::new();
         let targets = tls_backends(route, namespace, &backends, &mut ref_errors);
         let (hostnames, hostname_error) = route_hostnames(&route.spec.hostnames);
@@ -322,7 +340,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &mut diagnostics,
         );
         statuses.push(ObjectStatus {
-            api_version: format!("{GATEWAY_GROUP}/v1"),
+            api_version: GATEWAY_API_VERSION.into(),
             kind: "TLSRoute".into(),
             namespace: namespace.to_owned(),
             name: route.metadata.name.clone().unwrap_or_default(),
@@ -350,7 +368,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                     .collect()
             });
         statuses.push(ObjectStatus {
-            api_version: format!("{GATEWAY_GROUP}/v1"),
+            api_version: GATEWAY_API_VERSION.into(),
             kind: "Gateway".into(),
             namespace: state.namespace.to_owned(),
             name: state.name.to_owned(),
@@ -402,6 +420,26 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         statuses,
         diagnostics: diagnostics.0,
     }
+}
+
+/// Creation timestamp (as RFC 3339 text, empty when unknown), namespace, name: the
+/// tie-breakers between routes, borrowed where the metadata has them. Orders exactly as
+/// [`route_order`].
+fn route_key(meta: &ObjectMeta) -> (String, &str, &str) {
+    let created = meta
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| match v {
+            serde_json::Value::String(text) => Some(text),
+            _ => None,
+        })
+        .unwrap_or_default();
+    (
+        created,
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Creation timestamp (as RFC 3339 text, empty when unknown), namespace, name: the
@@ -493,7 +531,7 @@ fn route_status(
     ref_errors: &[RefError],
     invalid_rules: &[String],
     options: &CompileOptions,
-    resource: &str,
+    resource: &impl Fn() -> String,
     diagnostics: &mut Diagnostics,
 ) -> RouteStatus {
     let c = Conditions {
@@ -501,7 +539,7 @@ fn route_status(
         time: &options.transition_time,
     };
     for error in ref_errors {
-        diagnostics.push(resource, error.diagnostic());
+        diagnostics.push(&resource(), error.diagnostic());
     }
     let resolved = match ref_errors.first() {
         None => c.make("ResolvedRefs", true, "ResolvedRefs", ""),
@@ -515,7 +553,7 @@ fn route_status(
                     Ok(()) => c.make("Accepted", true, "Accepted", ""),
                     Err((reason, message)) => {
                         diagnostics.push(
-                            resource,
+                            &resource(),
                             format!(
                                 "spec.parentRefs ({}): {message} ({reason})",
                                 parent_ref.name
@@ -544,6 +582,6 @@ fn route_status(
 }
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;

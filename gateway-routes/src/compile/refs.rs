@@ -13,6 +13,7 @@ use super::policy::BackendPolicies;
 use backend::{StaticBackendPlan, compile_backend};
 use k8s_openapi::api::core::v1::ServicePort;
 use std::{
+    cell::RefCell,
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
     sync::Arc,
@@ -92,6 +93,10 @@ pub(crate) struct BackendIndex<'a> {
     policies: &'a BackendPolicies<'a>,
     /// kgateway Backends by namespace/name, compiled (or why not).
     backends: BTreeMap<(&'a str, &'a str), KgatewayBackend<'a>>,
+    /// Service ports already resolved, by the Service's address in the snapshot and the
+    /// port: every backendRef to the same port shares one `ResolvedBackend` (resolved
+    /// once, and cheap for the build step to look up by pointer).
+    resolved: RefCell<HashMap<(usize, u16), Arc<ResolvedBackend>>>,
 }
 
 /// One kgateway `Backend` and what it compiled to.
@@ -169,6 +174,7 @@ impl<'a> BackendIndex<'a> {
             direct_responses,
             policies,
             backends,
+            resolved: RefCell::default(),
         }
     }
 
@@ -249,6 +255,10 @@ impl<'a> BackendIndex<'a> {
                 backend.name
             ))
         })?;
+        let key = (std::ptr::from_ref::<Service>(service) as usize, port);
+        if let Some(resolved) = self.resolved.borrow().get(&key) {
+            return Ok(resolved.clone());
+        }
         let service_port = service
             .spec
             .as_ref()
@@ -272,14 +282,16 @@ impl<'a> BackendIndex<'a> {
             self.policies
                 .for_port(namespace, &backend.name, service_port.name.as_deref())
         };
-        Ok(Arc::new(ResolvedBackend {
+        let resolved = Arc::new(ResolvedBackend {
             resource: ResourceRef::new("", "Service", namespace, &backend.name)
                 .with_section(port.to_string()),
             endpoints,
             dns_names: Arc::from([]),
             protocol,
             policy,
-        }))
+        });
+        self.resolved.borrow_mut().insert(key, resolved.clone());
+        Ok(resolved)
     }
 
     /// Resolves a backendRef to the kgateway `Backend` `namespace/name`: its hosts, whatever

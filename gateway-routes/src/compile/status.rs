@@ -4,17 +4,22 @@
 //! prints them. Field names and nesting follow the Gateway API CRDs exactly.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::api::{Condition, ParentReference, RouteGroupKind};
+
+/// `apiVersion` of the Gateway API objects this controller writes status for.
+pub(crate) const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 
 /// The status of one object, with its identity.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStatus {
-    /// `group/version` of the object.
-    pub api_version: String,
+    /// `group/version` of the object (borrowed when it is a constant: one status per
+    /// route, so a large configuration would otherwise allocate it thousands of times).
+    pub api_version: Cow<'static, str>,
     /// Kind.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// Namespace (`""` for cluster-scoped objects).
     pub namespace: String,
     /// Name.
@@ -150,4 +155,17 @@ impl Conditions<'_> {
 /// server assigns on create).
 pub(crate) fn generation(meta: &crate::api::ObjectMeta) -> i64 {
     meta.generation.unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_api_version_is_the_gateway_group_v1() {
+        assert_eq!(
+            GATEWAY_API_VERSION,
+            format!("{}/v1", crate::api::GATEWAY_GROUP)
+        );
+    }
 }

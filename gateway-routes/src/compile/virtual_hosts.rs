@@ -1,18 +1,19 @@
 //! Builds a listener's virtual hosts: one per distinct effective hostname, each holding
 //! every match of every attached rule in Gateway API precedence order.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{cmp::Ordering, sync::Arc};
 
 use super::{http_routes::CompiledRoute, matches::rank};
-use crate::plan::{HostMatch, RouteEntry, TrafficPolicyPlan, VirtualHost};
+use crate::plan::{HostMatch, RouteEntry, RulePlan, TrafficPolicyPlan, VirtualHost};
 
 /// A route attached to a listener.
 #[derive(Debug)]
 pub(crate) struct AttachedRoute {
     /// Effective hostnames on this listener.
     pub(crate) hostnames: Vec<HostMatch>,
-    /// Tie-breakers across routes: creation timestamp, then namespace/name.
-    pub(crate) order: (String, String, String),
+    /// Tie-breaker across routes: the rank of the route's creation timestamp, then
+    /// namespace/name, among all routes (equal for routes that tie on all three).
+    pub(crate) order: usize,
     /// The compiled rules.
     pub(crate) route: Arc<CompiledRoute>,
     /// The merged TrafficPolicy of each rule on this listener (empty when no policy
@@ -21,48 +22,147 @@ pub(crate) struct AttachedRoute {
 }
 
 /// Builds the virtual hosts of a listener, most specific hostname first.
+///
+/// Rules and matches are shared with the compiled route (only a rule that gains a
+/// TrafficPolicy on this listener is copied), so thousands of routes cost no copies.
 pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
-    // Hostname → the routes carrying it, in attachment order; one pass, so thousands of
-    // routes with their own hostnames cost linear time.
-    let mut by_hostname: BTreeMap<((u8, usize), &HostMatch), Vec<&AttachedRoute>> = BTreeMap::new();
-    for route in attached {
-        for hostname in &route.hostnames {
-            let routes = by_hostname
-                .entry((hostname.specificity(), hostname))
-                .or_default();
-            if !routes.last().is_some_and(|last| std::ptr::eq(*last, route)) {
-                routes.push(route);
-            }
-        }
+    // Every (hostname, route) pair, ordered most specific hostname first and then by
+    // attachment order: one sort, so thousands of routes with their own hostnames cost
+    // n log n comparisons and no map.
+    let mut pairs: Vec<(HostKey<'_>, usize)> = Vec::with_capacity(attached.len());
+    for (index, route) in attached.iter().enumerate() {
+        pairs.extend(
+            route
+                .hostnames
+                .iter()
+                .map(|hostname| (HostKey::new(hostname), index)),
+        );
     }
-    by_hostname
-        .into_iter()
-        .map(|((_, hostname), routes)| {
-            let mut rules = Vec::new();
-            let mut keyed = Vec::new();
-            for route in routes {
-                for (rule_index, rule) in route.route.rules.iter().enumerate() {
-                    let plan_index = rules.len();
-                    let mut plan = rule.plan.clone();
-                    plan.policy = route.policies.get(rule_index).cloned().flatten();
-                    rules.push(plan);
-                    for (match_index, m) in rule.matches.iter().enumerate() {
-                        keyed.push((
-                            (rank(m), &route.order, rule_index, match_index),
-                            RouteEntry {
-                                matcher: m.clone(),
-                                rule: plan_index,
-                            },
-                        ));
-                    }
+    pairs.sort_unstable_by(|a, b| a.0.order(&b.0).then(a.1.cmp(&b.1)));
+    pairs.dedup_by(|a, b| a.1 == b.1 && a.0.same(&b.0));
+
+    let mut hosts = Vec::new();
+    // Reused for every virtual host: (precedence key, entry).
+    let mut keyed = Vec::new();
+    for group in pairs.chunk_by(|a, b| a.0.same(&b.0)) {
+        let hostname = group[0].0.hostname;
+        let mut rules: Vec<Arc<RulePlan>> = Vec::with_capacity(
+            group
+                .iter()
+                .map(|&(_, index)| attached[index].route.rules.len())
+                .sum(),
+        );
+        keyed.clear();
+        for &(_, index) in group {
+            let route = &attached[index];
+            for (rule_index, rule) in route.route.rules.iter().enumerate() {
+                let plan_index = rules.len();
+                rules.push(match route.policies.get(rule_index).cloned().flatten() {
+                    None => rule.plan.clone(),
+                    Some(policy) => Arc::new(RulePlan {
+                        policy: Some(policy),
+                        ..RulePlan::clone(&rule.plan)
+                    }),
+                });
+                for (match_index, m) in rule.matches.iter().enumerate() {
+                    keyed.push((
+                        (rank(m), route.order, rule_index, match_index),
+                        RouteEntry {
+                            matcher: m.clone(),
+                            rule: plan_index,
+                        },
+                    ));
                 }
             }
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            VirtualHost {
-                hostname: hostname.clone(),
-                rules,
-                routes: keyed.into_iter().map(|(_, entry)| entry).collect(),
-            }
-        })
-        .collect()
+        }
+        keyed.sort_by_key(|a| a.0);
+        hosts.push(VirtualHost {
+            hostname: hostname.clone(),
+            rules,
+            routes: keyed.drain(..).map(|(_, entry)| entry).collect(),
+        });
+    }
+    hosts
+}
+
+/// A hostname as the virtual host order sorts it: `HostMatch`'s order (most specific
+/// first, then by name), with the first bytes of the name kept inline so that most
+/// comparisons of thousands of distinct names never read the names themselves.
+#[derive(Clone, Copy, Debug)]
+struct HostKey<'a> {
+    /// [`HostMatch::specificity`].
+    specificity: (u8, usize),
+    /// The first eight bytes of the name, big-endian, zero-padded.
+    prefix: u64,
+    /// The name (empty for `Any`).
+    name: &'a str,
+    hostname: &'a HostMatch,
+}
+
+impl<'a> HostKey<'a> {
+    fn new(hostname: &'a HostMatch) -> Self {
+        let name = match hostname {
+            HostMatch::Exact(name) | HostMatch::Wildcard(name) => name,
+            HostMatch::Any => "",
+        };
+        let mut prefix = [0; 8];
+        let len = name.len().min(prefix.len());
+        prefix[..len].copy_from_slice(&name.as_bytes()[..len]);
+        Self {
+            specificity: hostname.specificity(),
+            prefix: u64::from_be_bytes(prefix),
+            name,
+            hostname,
+        }
+    }
+
+    /// The same hostname.
+    fn same(&self, other: &Self) -> bool {
+        self.specificity == other.specificity
+            && self.prefix == other.prefix
+            && self.name == other.name
+    }
+
+    /// Orders as `(specificity, HostMatch)`: the variant and the name's length decide
+    /// first, and names of one length compare byte-wise, as the inline prefix does.
+    fn order(&self, other: &Self) -> Ordering {
+        (self.specificity, self.prefix, self.name).cmp(&(
+            other.specificity,
+            other.prefix,
+            other.name,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(name: &str) -> HostMatch {
+        HostMatch::Exact(name.into())
+    }
+
+    #[test]
+    fn host_keys_order_as_specificity_then_hostname() {
+        let hosts = [
+            HostMatch::Any,
+            HostMatch::Wildcard(".example.com".into()),
+            HostMatch::Wildcard(".a.example.com".into()),
+            exact("svc-10.example"),
+            exact("svc-9.example"),
+            exact("svc-2.example"),
+            exact("a"),
+            exact("b"),
+            exact("abcdefgh-2"),
+            exact("abcdefgh-1"),
+        ];
+        let mut expected: Vec<&HostMatch> = hosts.iter().collect();
+        expected.sort_by(|a, b| (a.specificity(), a).cmp(&(b.specificity(), b)));
+        let mut keys: Vec<HostKey<'_>> = hosts.iter().map(HostKey::new).collect();
+        keys.sort_unstable_by(HostKey::order);
+        let sorted: Vec<&HostMatch> = keys.iter().map(|k| k.hostname).collect();
+        assert_eq!(sorted, expected);
+        assert!(HostKey::new(&exact("a")).same(&HostKey::new(&exact("a"))));
+        assert!(!HostKey::new(&exact("a")).same(&HostKey::new(&HostMatch::Wildcard("a".into()))));
+    }
 }

@@ -31,8 +31,9 @@ pub enum HostMatch {
 pub struct VirtualHost {
     /// Which `Host` values this virtual host serves.
     pub hostname: HostMatch,
-    /// Rules, referenced by index from `routes`.
-    pub rules: Vec<RulePlan>,
+    /// Rules, referenced by index from `routes`. Shared with every other virtual host and
+    /// listener serving the same rule under the same TrafficPolicy.
+    pub rules: Vec<Arc<RulePlan>>,
     /// Matches in precedence order: the first that matches wins.
     pub routes: Vec<RouteEntry>,
 }
@@ -41,9 +42,10 @@ pub struct VirtualHost {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteEntry {
-    /// What the request must look like.
+    /// What the request must look like (shared with every virtual host and listener
+    /// serving the same rule).
     #[serde(rename = "match")]
-    pub matcher: RequestMatch,
+    pub matcher: Arc<RequestMatch>,
     /// Index into the virtual host's `rules`.
     pub rule: usize,
 }

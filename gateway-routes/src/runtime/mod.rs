@@ -15,14 +15,14 @@ use gateway_core::{
     Limits,
     admin::AdminState,
     backend::UpstreamClient,
-    listener::{ApplyError, SocketManager},
+    listener::{ApplyError, SocketManager, SocketState},
 };
 use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
     build::{BuildCarry, BuildContext, build_sockets},
-    compile::{CompileOptions, Diagnostic, compile},
+    compile::{CompileOptions, Compiled, Diagnostic, compile},
     snapshot::Snapshot,
 };
 
@@ -83,6 +83,10 @@ pub struct Runtime {
     /// The stateful services of the last build (backends, JWT providers), reused by the
     /// next where unchanged.
     carry: parking_lot::Mutex<BuildCarry>,
+    /// What the sockets serve since the last apply (clones sharing it). Holding it means
+    /// the swap never frees the replaced routers and stacks: the next apply retires them
+    /// after the swap, off the path of the reload.
+    serving: parking_lot::Mutex<Vec<SocketState>>,
 }
 
 impl Runtime {
@@ -94,6 +98,7 @@ impl Runtime {
             options,
             admin,
             carry: parking_lot::Mutex::default(),
+            serving: parking_lot::Mutex::default(),
         }
     }
 
@@ -120,16 +125,27 @@ impl Runtime {
             &mut ctx,
         );
         *self.carry.lock() = ctx.into_carry();
+        let serving: Vec<SocketState> = desired
+            .values()
+            .map(|config| config.state.clone())
+            .collect();
         let built_at = Instant::now();
         let bind_error = self.sockets.apply(desired).err();
         let swapped_at = Instant::now();
+        let replaced = std::mem::replace(&mut *self.serving.lock(), serving);
         self.admin.set_config_dump(to_json(&compiled.plan));
         self.admin.set_status(to_json(&compiled.statuses));
         if bind_error.is_none() {
             self.admin.set_ready(true);
         }
+        let Compiled {
+            plan,
+            statuses,
+            diagnostics,
+        } = compiled;
+        retire((replaced, plan, statuses));
         Applied {
-            diagnostics: compiled.diagnostics,
+            diagnostics,
             warnings,
             bind_error,
             timings: ApplyTimings {
@@ -150,6 +166,18 @@ impl Runtime {
     pub async fn shutdown(&self, grace: Duration) {
         self.admin.set_ready(false);
         self.sockets.shutdown(grace).await;
+    }
+}
+
+/// Drops what a reload replaced (thousands of rule stacks, the plan and status) on a
+/// blocking thread, so that freeing it does not delay the caller; inline when there is no
+/// runtime to run it on.
+fn retire<T: Send + 'static>(replaced: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(move || drop(replaced));
+        }
+        Err(_) => drop(replaced),
     }
 }
 

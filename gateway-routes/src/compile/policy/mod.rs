@@ -125,6 +125,10 @@ impl<'a> TrafficPolicies<'a> {
             })
             .collect();
         entries.sort_by_cached_key(|e| super::route_order(&e.resource.metadata));
+        if entries.is_empty() {
+            // Nothing to attach: skip indexing every Gateway and HTTPRoute.
+            return Self::default();
+        }
 
         let gateway_index: HashMap<(&str, &str), &Gateway> = gateways
             .iter()

@@ -200,8 +200,8 @@ pub(crate) fn conditions_status(
     conditions: Vec<Condition>,
 ) -> ObjectStatus {
     ObjectStatus {
-        api_version: format!("{}/v1alpha1", resource.kind.group()),
-        kind: resource.kind.as_str().to_owned(),
+        api_version: format!("{}/v1alpha1", resource.kind.group()).into(),
+        kind: resource.kind.as_str().into(),
         namespace: resource.metadata.namespace.clone().unwrap_or_default(),
         name: resource.metadata.name.clone().unwrap_or_default(),
         status: StatusBody::Conditions { conditions },
@@ -216,8 +216,8 @@ pub(crate) fn policy_object_status(
     options: &CompileOptions,
 ) -> ObjectStatus {
     ObjectStatus {
-        api_version: format!("{}/v1alpha1", resource.kind.group()),
-        kind: resource.kind.as_str().to_owned(),
+        api_version: format!("{}/v1alpha1", resource.kind.group()).into(),
+        kind: resource.kind.as_str().into(),
         namespace: resource.metadata.namespace.clone().unwrap_or_default(),
         name: resource.metadata.name.clone().unwrap_or_default(),
         status: StatusBody::Policy(PolicyStatus {
