@@ -8,7 +8,11 @@
 //! the spec within the resource. Durations are Kubernetes `metav1.Duration` strings, read
 //! with [`GoDuration`]; byte sizes are Kubernetes `resource.Quantity` values, read with
 //! [`ByteQuantity`]; percentages (kgateway's `int32` fields from 0 to 100) are [`Percent`].
+//! The `backendRef` that names an external server (an extension's, a tracing collector, a
+//! remote JWKS) is a [`BackendRefSpec`] everywhere, and the `grpcService` of the ext-authz
+//! and rate limit extensions one [`ExtGrpcServiceSpec`].
 
+use http::uri::Authority;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::{fmt, time::Duration};
 
@@ -56,6 +60,18 @@ impl GoDuration {
         parse_go_duration(text).map(Self).ok_or_else(|| {
             format!("{text:?} is not a duration (e.g. 1h30m, 1m, 1.5s, 250ms, 10us)")
         })
+    }
+
+    /// The duration, if it is at least one millisecond, as kgateway's CRDs require of
+    /// timeouts and intervals; else an error naming `field`.
+    pub fn at_least_1ms(self, field: &str) -> Result<Duration, FieldError> {
+        if self.0 < Duration::from_millis(1) {
+            return Err(FieldError::new(
+                field,
+                format!("{self}: must be at least 1ms"),
+            ));
+        }
+        Ok(self.0)
     }
 }
 
@@ -329,6 +345,101 @@ impl<'de> Deserialize<'de> for Percent {
     }
 }
 
+/// Gateway API `BackendObjectReference`: the Kubernetes Service (or kgateway `Backend`)
+/// an extension's server, a tracing collector or a remote JWKS is reached at. kgateway
+/// names it `backendRef` in `ExtGrpcService` and `ExtHttpService` (ext-authz, ext-proc,
+/// rate limit), `CommonGrpcService` (tracing) and `RemoteJWKS` (JWT). The first three
+/// take a Gateway API `BackendRef`, whose `weight` means nothing for the one server named
+/// there: it is left out, so the policy compiler reports it. The policy compiler resolves
+/// the reference into endpoints; the layers take the resolved addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendRefSpec {
+    /// API group of the referent; core (`""`, a Service) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind of the referent; `Service` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name of the referent.
+    pub name: String,
+    /// Namespace of the referent; the referring object's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Port of the referent; required for a Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl BackendRefSpec {
+    /// `reference`, which the spec requires, if it is present and names its referent;
+    /// errors name `backendRef` (`backendRef.name`).
+    pub fn required(reference: Option<&Self>) -> Result<&Self, FieldError> {
+        match reference {
+            None => Err(FieldError::new("backendRef", "required")),
+            Some(reference) if reference.name.is_empty() => {
+                Err(FieldError::new("backendRef.name", "must not be empty"))
+            }
+            Some(reference) => Ok(reference),
+        }
+    }
+}
+
+/// kgateway `ExtGrpcService`, the gRPC server of an ext-authz (`extAuth.grpcService`) or
+/// rate limit (`rateLimit.grpcService`) `GatewayExtension`. Its `retry` is not
+/// implemented (a call is not retried), so it is absent and reported. Ext-proc, which
+/// does not read `requestTimeout`, has
+/// [`ExtProcGrpcServiceSpec`](crate::ext_proc::ExtProcGrpcServiceSpec).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtGrpcServiceSpec {
+    /// The server's Service (or kgateway Backend), resolved by the policy compiler;
+    /// required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<BackendRefSpec>,
+    /// The `:authority` of the calls; the endpoint's address when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// How long one call may take (at least 1ms); each policy has its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<GoDuration>,
+}
+
+/// A validated [`ExtGrpcServiceSpec`]: what the layer needs besides the endpoints the
+/// policy compiler resolves `backendRef` into.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtGrpcService {
+    /// The `:authority` of the calls, when set.
+    pub authority: Option<Authority>,
+    /// `requestTimeout`, when set.
+    pub request_timeout: Option<Duration>,
+}
+
+impl ExtGrpcServiceSpec {
+    /// Validates the service as kgateway's CRD does: `backendRef` present and named,
+    /// `authority` a `host[:port]`, `requestTimeout` at least 1ms. Errors name the field
+    /// relative to `grpcService`.
+    pub fn compile(&self) -> Result<ExtGrpcService, FieldError> {
+        BackendRefSpec::required(self.backend_ref.as_ref())?;
+        Ok(ExtGrpcService {
+            authority: grpc_authority(self.authority.as_deref())?,
+            request_timeout: self
+                .request_timeout
+                .map(|timeout| timeout.at_least_1ms("requestTimeout"))
+                .transpose()?,
+        })
+    }
+}
+
+/// A gRPC service's `authority` field, parsed; the error names `authority`.
+pub(crate) fn grpc_authority(text: Option<&str>) -> Result<Option<Authority>, FieldError> {
+    text.map(|text| {
+        text.parse::<Authority>()
+            .map_err(|_| FieldError::new("authority", format!("{text:?} is not a host[:port]")))
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +467,112 @@ mod tests {
             err.to_string().contains("\"soon\" is not a duration"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn durations_under_a_millisecond_are_refused_naming_the_field() {
+        let duration = |text| GoDuration::parse(text).unwrap();
+        assert_eq!(
+            duration("1ms").at_least_1ms("timeout"),
+            Ok(Duration::from_millis(1))
+        );
+        assert_eq!(
+            duration("999us").at_least_1ms("timeout"),
+            Err(FieldError::new("timeout", "999µs: must be at least 1ms"))
+        );
+        assert!(duration("0s").at_least_1ms("timeout").is_err());
+    }
+
+    #[test]
+    fn backend_refs_read_kgateway_fields_and_only_port_numbers() {
+        let reference: BackendRefSpec = serde_json::from_str(
+            r#"{"group": "", "kind": "Service", "name": "authz", "namespace": "infra", "port": 9000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            reference,
+            BackendRefSpec {
+                group: Some(String::new()),
+                kind: Some("Service".into()),
+                name: "authz".into(),
+                namespace: Some("infra".into()),
+                port: Some(9000),
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(BackendRefSpec {
+                name: "a".into(),
+                ..BackendRefSpec::default()
+            })
+            .unwrap(),
+            serde_json::json!({"name": "a"})
+        );
+        for bad in [
+            r#"{"port": 80}"#,
+            r#"{"name": "a", "port": 65536}"#,
+            r#"{"name": "a", "port": -1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<BackendRefSpec>(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+        let named = BackendRefSpec {
+            name: "a".into(),
+            ..BackendRefSpec::default()
+        };
+        assert_eq!(BackendRefSpec::required(Some(&named)), Ok(&named));
+        assert_eq!(
+            BackendRefSpec::required(None).unwrap_err().field,
+            "backendRef"
+        );
+        assert_eq!(
+            BackendRefSpec::required(Some(&BackendRefSpec::default()))
+                .unwrap_err()
+                .field,
+            "backendRef.name"
+        );
+    }
+
+    #[test]
+    fn ext_grpc_services_compile_or_name_the_field() {
+        let compile = |json: serde_json::Value| {
+            serde_json::from_value::<ExtGrpcServiceSpec>(json)
+                .unwrap()
+                .compile()
+        };
+        assert_eq!(
+            compile(serde_json::json!({
+                "backendRef": {"name": "a", "port": 9000},
+                "authority": "authz.example:9000",
+                "requestTimeout": "1.5s"
+            })),
+            Ok(ExtGrpcService {
+                authority: Some(Authority::from_static("authz.example:9000")),
+                request_timeout: Some(Duration::from_millis(1500)),
+            })
+        );
+        assert_eq!(
+            compile(serde_json::json!({"backendRef": {"name": "a"}})),
+            Ok(ExtGrpcService::default())
+        );
+        for (json, field) in [
+            (serde_json::json!({}), "backendRef"),
+            (
+                serde_json::json!({"backendRef": {"name": ""}}),
+                "backendRef.name",
+            ),
+            (
+                serde_json::json!({"backendRef": {"name": "a"}, "authority": "a b"}),
+                "authority",
+            ),
+            (
+                serde_json::json!({"backendRef": {"name": "a"}, "requestTimeout": "500us"}),
+                "requestTimeout",
+            ),
+        ] {
+            assert_eq!(compile(json.clone()).unwrap_err().field, field, "{json}");
+        }
     }
 
     #[test]

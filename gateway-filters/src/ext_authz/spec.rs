@@ -1,9 +1,9 @@
 //! The kgateway fields: `GatewayExtension.spec.extAuth` (the provider) and
 //! `TrafficPolicy.spec.extAuth` (the route's use of it).
 
-use http::{HeaderName, HeaderValue, StatusCode, uri::Authority, uri::PathAndQuery};
+use http::{HeaderName, HeaderValue, StatusCode, uri::PathAndQuery};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use super::{
     AuthProtocol, BodySettings, CheckSettings, ExtAuthPolicy, ExtAuthProvider, ExtAuthRoute,
@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     compression::PolicyDisable,
-    spec::{FieldError, GoDuration, Percent},
+    spec::{BackendRefSpec, ExtGrpcServiceSpec, FieldError, GoDuration, Percent},
 };
 
 /// The pseudo-headers a `headersToForward` entry may name.
@@ -68,7 +68,8 @@ pub struct ExtAuthBufferSettings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtAuthProviderSpec {
-    /// A gRPC authorization server (Envoy's `Authorization/Check`).
+    /// A gRPC authorization server (Envoy's `Authorization/Check`); a check may take
+    /// its `requestTimeout`, 200ms by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc_service: Option<ExtGrpcServiceSpec>,
     /// A plain HTTP authorization server.
@@ -92,28 +93,13 @@ pub struct ExtAuthProviderSpec {
     pub percentage_enabled: Option<Percent>,
 }
 
-/// kgateway `ExtGrpcService`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtGrpcServiceSpec {
-    /// The server's Service (resolved by the policy compiler).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend_ref: Option<ExtServiceBackendRef>,
-    /// The `:authority` of the check calls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authority: Option<String>,
-    /// Timeout of one check (at least 1ms; default 200ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_timeout: Option<GoDuration>,
-}
-
 /// kgateway `ExtHttpService`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtHttpServiceSpec {
-    /// The server's Service (resolved by the policy compiler).
+    /// The server's Service (resolved by the policy compiler); required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backend_ref: Option<ExtServiceBackendRef>,
+    pub backend_ref: Option<BackendRefSpec>,
     /// Prefix of the authorization request's path (`/verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
@@ -126,26 +112,6 @@ pub struct ExtHttpServiceSpec {
     /// Which headers of the server's answer go where.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_response: Option<AuthorizationResponseSpec>,
-}
-
-/// Gateway API `BackendRef` as an ext service names its server (a Service port).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtServiceBackendRef {
-    /// API group of the referent (`""`, core, for a Service).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Kind of the referent (`Service` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Name of the referent.
-    pub name: String,
-    /// Namespace of the referent; the GatewayExtension's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Port of the Service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<i32>,
 }
 
 /// kgateway `AuthorizationRequest`.
@@ -249,7 +215,11 @@ impl ExtAuthProviderSpec {
                 ));
             }
             (Some(grpc), None) => {
-                AuthProtocol::Grpc(grpc.compile().map_err(|e| e.within("grpcService"))?)
+                let grpc = grpc.compile().map_err(|e| e.within("grpcService"))?;
+                AuthProtocol::Grpc(GrpcSettings {
+                    authority: grpc.authority,
+                    timeout: grpc.request_timeout.unwrap_or(super::DEFAULT_GRPC_TIMEOUT),
+                })
             }
             (None, Some(http)) => {
                 AuthProtocol::Http(http.compile().map_err(|e| e.within("httpService"))?)
@@ -285,30 +255,10 @@ impl ExtAuthProviderSpec {
     }
 }
 
-impl ExtGrpcServiceSpec {
-    /// Validates the service; errors name the field relative to `grpcService`.
-    pub fn compile(&self) -> Result<GrpcSettings, FieldError> {
-        backend_ref(self.backend_ref.as_ref())?;
-        let authority = self
-            .authority
-            .as_deref()
-            .map(|text| {
-                text.parse::<Authority>().map_err(|_| {
-                    FieldError::new("authority", format!("{text:?} is not a host[:port]"))
-                })
-            })
-            .transpose()?;
-        Ok(GrpcSettings {
-            authority,
-            timeout: timeout(self.request_timeout)?.unwrap_or(super::DEFAULT_GRPC_TIMEOUT),
-        })
-    }
-}
-
 impl ExtHttpServiceSpec {
     /// Validates the service; errors name the field relative to `httpService`.
     pub fn compile(&self) -> Result<HttpSettings, FieldError> {
-        backend_ref(self.backend_ref.as_ref())?;
+        BackendRefSpec::required(self.backend_ref.as_ref())?;
         let path_prefix = self.path_prefix.clone().unwrap_or_default();
         if !path_prefix.is_empty() {
             let valid = path_prefix.starts_with('/')
@@ -337,7 +287,11 @@ impl ExtHttpServiceSpec {
         };
         Ok(HttpSettings {
             path_prefix,
-            timeout: timeout(self.request_timeout)?.unwrap_or(super::DEFAULT_HTTP_TIMEOUT),
+            timeout: self
+                .request_timeout
+                .map_or(Ok(super::DEFAULT_HTTP_TIMEOUT), |timeout| {
+                    timeout.at_least_1ms("requestTimeout")
+                })?,
             headers_to_add,
             headers_to_backend: names(&response.headers_to_backend, "headersToBackend")?,
             headers_to_client: names(&response.headers_to_client, "headersToClient")?,
@@ -346,28 +300,6 @@ impl ExtHttpServiceSpec {
                 "headersToClientOnSuccess",
             )?,
         })
-    }
-}
-
-/// Checks that a service names its server.
-fn backend_ref(reference: Option<&ExtServiceBackendRef>) -> Result<(), FieldError> {
-    match reference {
-        None => Err(FieldError::new("backendRef", "required")),
-        Some(reference) if reference.name.is_empty() => {
-            Err(FieldError::new("backendRef.name", "must not be empty"))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-/// A `requestTimeout`: at least 1ms, as kgateway's CRD requires.
-fn timeout(value: Option<GoDuration>) -> Result<Option<Duration>, FieldError> {
-    match value {
-        Some(GoDuration(duration)) if duration < Duration::from_millis(1) => Err(FieldError::new(
-            "requestTimeout",
-            format!("{duration:?}: must be at least 1ms"),
-        )),
-        other => Ok(other.map(Duration::from)),
     }
 }
 

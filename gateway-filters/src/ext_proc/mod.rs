@@ -147,6 +147,6 @@ pub use config::{
 };
 pub use service::{ExtProcLayer, ExtProcService, ResponseFuture};
 pub use spec::{
-    BackendRefSpec, BodyModeSpec, ExtGrpcServiceSpec, ExtProcPolicy, ExtProcPolicySpec,
-    ExtProcProviderSpec, ExtensionRefSpec, HeaderModeSpec, ProcessingModeSpec,
+    BodyModeSpec, ExtProcGrpcServiceSpec, ExtProcPolicy, ExtProcPolicySpec, ExtProcProviderSpec,
+    ExtensionRefSpec, HeaderModeSpec, ProcessingModeSpec,
 };

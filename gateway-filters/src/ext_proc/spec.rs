@@ -1,14 +1,12 @@
 //! The kgateway fields: `GatewayExtension.spec.extProc` (the processor and how to use it)
 //! and `TrafficPolicy.spec.extProc` (which extension a route uses, and its processing mode).
 
-use http::uri::Authority;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use super::{BodySendMode, ExtProcConfig, GrpcServer, HeaderSendMode, ProcessingMode};
 use crate::{
     compression::PolicyDisable,
-    spec::{FieldError, GoDuration},
+    spec::{BackendRefSpec, FieldError, GoDuration, grpc_authority},
 };
 
 /// kgateway `ExtProcProvider`: `GatewayExtension.spec.extProc`. (`statPrefix`,
@@ -19,7 +17,7 @@ use crate::{
 pub struct ExtProcProviderSpec {
     /// The processor's gRPC service (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc_service: Option<ExtGrpcServiceSpec>,
+    pub grpc_service: Option<ExtProcGrpcServiceSpec>,
     /// Whether requests go on when the processor is unavailable or fails; `true` when
     /// absent (kgateway's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,40 +40,21 @@ pub struct ExtProcProviderSpec {
     pub max_message_timeout: Option<GoDuration>,
 }
 
-/// kgateway `ExtGrpcService`: the processor's Service and the `:authority` to call it with.
+/// kgateway `ExtGrpcService`, the fields ext-proc implements: the processor's Service and
+/// the `:authority` to call it with. (`requestTimeout` and `retry` are absent, so the
+/// policy compiler reports them; ext-authz and rate limit take the whole service,
+/// [`ExtGrpcServiceSpec`](crate::spec::ExtGrpcServiceSpec).)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExtGrpcServiceSpec {
-    /// The Service (or kgateway Backend) serving gRPC; the policy compiler resolves it into
-    /// the [`GrpcServer`] given to [`ExtProcProviderSpec::compile`].
+pub struct ExtProcGrpcServiceSpec {
+    /// The Service (or kgateway Backend) serving gRPC, in the extension's namespace when it
+    /// names none; the policy compiler resolves it into the [`GrpcServer`] given to
+    /// [`ExtProcProviderSpec::compile`]. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_ref: Option<BackendRefSpec>,
     /// The `:authority` of the gRPC requests; the endpoint's address when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
-}
-
-/// Gateway API `BackendRef`, as `grpcService.backendRef` holds it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackendRefSpec {
-    /// API group of the referent; the core group when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Kind of the referent; `Service` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Name of the referent.
-    pub name: String,
-    /// Namespace of the referent; the extension's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Port of the referent (required for Services).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<i32>,
-    /// Weight (meaningless for a single reference; accepted as the type has it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<i32>,
 }
 
 /// kgateway `ProcessingMode`: each field a string as Envoy's enum names it.
@@ -181,19 +160,12 @@ impl ExtProcProviderSpec {
             .grpc_service
             .as_ref()
             .ok_or_else(|| FieldError::new("grpcService", "required"))?;
-        if grpc.backend_ref.is_none() {
-            return Err(FieldError::new("grpcService.backendRef", "required"));
-        }
-        let mut server = server;
-        if let Some(authority) = &grpc.authority {
-            let parsed = authority.parse::<Authority>().map_err(|_| {
-                FieldError::new(
-                    "grpcService.authority",
-                    format!("{authority:?} is not a host[:port]"),
-                )
-            })?;
-            server = server.with_authority(parsed);
-        }
+        let within_grpc = |e: FieldError| e.within("grpcService");
+        BackendRefSpec::required(grpc.backend_ref.as_ref()).map_err(within_grpc)?;
+        let server = match grpc_authority(grpc.authority.as_deref()).map_err(within_grpc)? {
+            Some(authority) => server.with_authority(authority),
+            None => server,
+        };
         let processing_mode = self
             .processing_mode
             .as_ref()
@@ -215,23 +187,13 @@ impl ExtProcProviderSpec {
         config.allow_mode_override = self.allow_processing_mode_override.unwrap_or(false);
         config.allowed_override_modes = allowed_override_modes;
         if let Some(timeout) = self.message_timeout {
-            config.message_timeout = at_least_a_millisecond(timeout, "messageTimeout")?;
+            config.message_timeout = timeout.at_least_1ms("messageTimeout")?;
         }
         if let Some(timeout) = self.max_message_timeout {
-            config.max_message_timeout = at_least_a_millisecond(timeout, "maxMessageTimeout")?;
+            config.max_message_timeout = timeout.at_least_1ms("maxMessageTimeout")?;
         }
         Ok(config)
     }
-}
-
-fn at_least_a_millisecond(timeout: GoDuration, field: &str) -> Result<Duration, FieldError> {
-    if timeout.0 < Duration::from_millis(1) {
-        return Err(FieldError::new(
-            field,
-            format!("{timeout}: must be at least 1ms"),
-        ));
-    }
-    Ok(timeout.0)
 }
 
 impl ProcessingModeSpec {

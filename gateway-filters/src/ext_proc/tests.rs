@@ -1298,6 +1298,10 @@ fn gateway_extension_errors_name_the_field() {
         "grpcService.backendRef"
     );
     assert_eq!(
+        error(serde_json::json!({"grpcService": {"backendRef": {"name": ""}}})).field,
+        "grpcService.backendRef.name"
+    );
+    assert_eq!(
         error(
             serde_json::json!({"grpcService": {"backendRef": {"name": "p"}, "authority": "a b"}})
         )

@@ -108,7 +108,7 @@ pub use config::{
 };
 pub use service::{GlobalRateLimitLayer, GlobalRateLimitService, GlobalRateLimitStats};
 pub use spec::{
-    BackendRefSpec, DescriptorEntryType, ExtensionRefSpec, GenericEntrySpec, GlobalRateLimitSpec,
-    RateLimitDescriptorEntrySpec, RateLimitDescriptorSpec, RateLimitGrpcServiceSpec,
-    RateLimitProviderSpec, XRateLimitHeadersSpec,
+    DescriptorEntryType, ExtensionRefSpec, GenericEntrySpec, GlobalRateLimitSpec,
+    RateLimitDescriptorEntrySpec, RateLimitDescriptorSpec, RateLimitProviderSpec,
+    XRateLimitHeadersSpec,
 };

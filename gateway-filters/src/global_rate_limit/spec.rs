@@ -1,14 +1,14 @@
 //! The kgateway fields: `TrafficPolicy.spec.rateLimit.global` (the descriptors and the
 //! provider it names) and `GatewayExtension.spec.rateLimit` (the provider).
 
-use http::{HeaderName, uri::Authority};
+use http::HeaderName;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{
     DEFAULT_TIMEOUT, DescriptorEntry, RateLimitDescriptor, RateLimitProvider, XRateLimitHeaders,
 };
-use crate::spec::{FieldError, GoDuration};
+use crate::spec::{ExtGrpcServiceSpec, FieldError, GoDuration};
 
 /// kgateway `RateLimitPolicy` (`rateLimit.global`): what to send to the rate limit service
 /// of the `GatewayExtension` it names.
@@ -172,8 +172,9 @@ pub struct GenericEntrySpec {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitProviderSpec {
-    /// Where the service is.
-    pub grpc_service: RateLimitGrpcServiceSpec,
+    /// Where the service is; the smaller of its `requestTimeout` and `timeout` bounds a
+    /// call.
+    pub grpc_service: ExtGrpcServiceSpec,
     /// The service's configuration domain for these requests.
     pub domain: String,
     /// Let requests through when the service cannot be asked (default `true`).
@@ -198,32 +199,16 @@ impl RateLimitProviderSpec {
         if timeout.is_zero() {
             return Err(FieldError::new("timeout", "must be more than 0"));
         }
-        let grpc = &self.grpc_service;
-        let timeout = match grpc.request_timeout {
-            Some(request_timeout) if request_timeout.0.is_zero() => {
-                return Err(FieldError::new(
-                    "grpcService.requestTimeout",
-                    "must be more than 0",
-                ));
-            }
-            Some(request_timeout) => timeout.min(request_timeout.0),
-            None => timeout,
-        };
-        let authority = grpc
-            .authority
-            .as_deref()
-            .map(|authority| {
-                authority.parse::<Authority>().map_err(|_| {
-                    FieldError::new(
-                        "grpcService.authority",
-                        format!("{authority:?} is not an authority (host[:port])"),
-                    )
-                })
-            })
-            .transpose()?;
+        let grpc = self
+            .grpc_service
+            .compile()
+            .map_err(|e| e.within("grpcService"))?;
+        let timeout = grpc
+            .request_timeout
+            .map_or(timeout, |request_timeout| timeout.min(request_timeout));
         Ok(RateLimitProvider {
             domain: self.domain.clone(),
-            authority,
+            authority: grpc.authority,
             fail_open: self.fail_open.unwrap_or(true),
             timeout,
             x_rate_limit_headers: match self.x_rate_limit_headers {
@@ -232,42 +217,6 @@ impl RateLimitProviderSpec {
             },
         })
     }
-}
-
-/// kgateway `ExtGrpcService`, the fields a rate limit provider uses. Its `retry` is not
-/// read (a call is not retried, as with Envoy's rate limit filter by default).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RateLimitGrpcServiceSpec {
-    /// The service's `Service` (or `Backend`); the policy compiler resolves it.
-    pub backend_ref: BackendRefSpec,
-    /// The `:authority` of the calls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authority: Option<String>,
-    /// Another bound on a call's time; the smaller of it and the provider's `timeout`
-    /// applies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_timeout: Option<GoDuration>,
-}
-
-/// Gateway API `BackendRef`, as a rate limit provider names its service.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackendRefSpec {
-    /// The referent's API group (`""` for a core `Service`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The referent's kind (`Service` when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// The referent's name.
-    pub name: String,
-    /// The referent's namespace; the extension's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// The port, required for a `Service`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<i32>,
 }
 
 /// kgateway `XRateLimitHeadersStandard`.

@@ -143,9 +143,8 @@ pub use config::{
 pub use keys::{KeySet, KeySetError};
 pub use service::{Authenticate, JwtLayer, JwtService, JwtStats, ResponseFuture};
 pub use spec::{
-    BackendObjectReferenceSpec, ClaimToHeaderSpec, DirectReferences, HeaderSourceSpec,
-    JwksAsyncFetchSpec, JwksRetryBackOffSpec, JwksRetryPolicySpec, JwksSpec, JwtAuth, JwtAuthSpec,
-    JwtProviderSpec, JwtReferences, JwtSpec, LocalJwksSpec, LocalObjectReferenceSpec,
-    NamespacedObjectReferenceSpec, PolicyDisableSpec, RemoteJwksSpec, TokenSourceSpec,
-    ValidationMode,
+    ClaimToHeaderSpec, DirectReferences, HeaderSourceSpec, JwksAsyncFetchSpec,
+    JwksRetryBackOffSpec, JwksRetryPolicySpec, JwksSpec, JwtAuth, JwtAuthSpec, JwtProviderSpec,
+    JwtReferences, JwtSpec, LocalJwksSpec, LocalObjectReferenceSpec, NamespacedObjectReferenceSpec,
+    PolicyDisableSpec, RemoteJwksSpec, TokenSourceSpec, ValidationMode,
 };

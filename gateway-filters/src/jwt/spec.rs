@@ -12,7 +12,7 @@ use super::{
     ClaimToHeader, FetchRetry, JwtConfig, JwtProvider, KeySet, RemoteJwks, TokenSource,
     config::{DEFAULT_CACHE_DURATION, DEFAULT_FAILED_REFETCH, DEFAULT_FETCH_TIMEOUT, Jwks},
 };
-use crate::spec::{FieldError, GoDuration};
+use crate::spec::{BackendRefSpec, FieldError, GoDuration};
 
 /// Most providers kgateway's CRD accepts in one GatewayExtension.
 const MAX_PROVIDERS: usize = 32;
@@ -36,10 +36,7 @@ pub trait JwtReferences {
     /// the `url`'s scheme (over `https`, the certificate is still checked for the `url`'s
     /// host), or `None` to connect to the host of the `url` itself; or why the backend
     /// cannot be used.
-    fn jwks_backend(
-        &self,
-        backend_ref: &BackendObjectReferenceSpec,
-    ) -> Result<Option<Authority>, String>;
+    fn jwks_backend(&self, backend_ref: &BackendRefSpec) -> Result<Option<Authority>, String>;
 }
 
 /// [`JwtReferences`] for a configuration with no cluster to look in: ConfigMaps are not
@@ -52,7 +49,7 @@ impl JwtReferences for DirectReferences {
         Err(format!("ConfigMap {name:?} cannot be read here"))
     }
 
-    fn jwks_backend(&self, _: &BackendObjectReferenceSpec) -> Result<Option<Authority>, String> {
+    fn jwks_backend(&self, _: &BackendRefSpec) -> Result<Option<Authority>, String> {
         Ok(None)
     }
 }
@@ -234,7 +231,7 @@ pub struct RemoteJwksSpec {
     /// path the path fetched.
     pub url: String,
     /// The backend serving it; [`JwtReferences::jwks_backend`] resolves it.
-    pub backend_ref: BackendObjectReferenceSpec,
+    pub backend_ref: BackendRefSpec,
     /// How long keys are used before they are fetched again (default 5m, at least 1ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_duration: Option<GoDuration>,
@@ -247,26 +244,6 @@ pub struct RemoteJwksSpec {
     /// Limit for one fetch (default 5s, at least 1ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<GoDuration>,
-}
-
-/// Gateway API `BackendObjectReference`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackendObjectReferenceSpec {
-    /// API group (`""` for a Service).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Kind (`Service` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Namespace; the GatewayExtension's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
 }
 
 /// kgateway `JWKSAsyncFetch`.
@@ -518,13 +495,13 @@ impl RemoteJwksSpec {
             }
         };
         remote.cache_duration =
-            at_least_1ms("cacheDuration", self.cache_duration)?.unwrap_or(DEFAULT_CACHE_DURATION);
-        remote.timeout = at_least_1ms("timeout", self.timeout)?.unwrap_or(DEFAULT_FETCH_TIMEOUT);
+            at_least_1ms(self.cache_duration, "cacheDuration")?.unwrap_or(DEFAULT_CACHE_DURATION);
+        remote.timeout = at_least_1ms(self.timeout, "timeout")?.unwrap_or(DEFAULT_FETCH_TIMEOUT);
         if let Some(async_fetch) = &self.async_fetch {
             remote.fast_listener = async_fetch.fast_listener == Some(true);
             remote.failed_refetch = at_least_1ms(
-                "asyncFetch.failedRefetchDuration",
                 async_fetch.failed_refetch_duration,
+                "asyncFetch.failedRefetchDuration",
             )?
             .unwrap_or(DEFAULT_FAILED_REFETCH);
         }
@@ -547,9 +524,10 @@ impl JwksRetryPolicySpec {
         let (base_interval, max_interval) = match &self.back_off {
             None => (DEFAULT_RETRY_BASE, DEFAULT_RETRY_BASE * 10),
             Some(back_off) => {
-                let base = at_least_1ms("backOff.baseInterval", Some(back_off.base_interval))?
-                    .unwrap_or(DEFAULT_RETRY_BASE);
-                let max = at_least_1ms("backOff.maxInterval", back_off.max_interval)?
+                let base = back_off
+                    .base_interval
+                    .at_least_1ms("backOff.baseInterval")?;
+                let max = at_least_1ms(back_off.max_interval, "backOff.maxInterval")?
                     .unwrap_or(base.saturating_mul(10));
                 if max < base {
                     return Err(FieldError::new(
@@ -588,12 +566,7 @@ fn header_name(field: &str, text: &str) -> Result<HeaderName, FieldError> {
         .map_err(|_| FieldError::new(field, format!("{text:?} is not a valid header name")))
 }
 
-/// A duration of at least one millisecond, as kgateway's CRD requires.
-fn at_least_1ms(field: &str, value: Option<GoDuration>) -> Result<Option<Duration>, FieldError> {
-    match value {
-        Some(GoDuration(duration)) if duration < Duration::from_millis(1) => {
-            Err(FieldError::new(field, "must be at least 1ms"))
-        }
-        other => Ok(other.map(Duration::from)),
-    }
+/// An optional duration, if it is at least one millisecond, as kgateway's CRD requires.
+fn at_least_1ms(value: Option<GoDuration>, field: &str) -> Result<Option<Duration>, FieldError> {
+    value.map(|value| value.at_least_1ms(field)).transpose()
 }

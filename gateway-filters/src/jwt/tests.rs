@@ -18,6 +18,7 @@ use std::{convert::Infallible, time::Duration};
 use tower::{Layer, ServiceExt, service_fn};
 
 use super::*;
+use crate::spec::BackendRefSpec;
 
 pub(super) const RSA_A: &str = include_str!("testdata/rsa_a.pem");
 pub(super) const RSA_B: &str = include_str!("testdata/rsa_b.pem");
@@ -767,7 +768,7 @@ impl JwtReferences for Cluster {
 
     fn jwks_backend(
         &self,
-        backend_ref: &BackendObjectReferenceSpec,
+        backend_ref: &BackendRefSpec,
     ) -> Result<Option<http::uri::Authority>, String> {
         match backend_ref.name.as_str() {
             "idp" => Ok(Some(http::uri::Authority::from_static("10.0.0.7:8080"))),

@@ -56,5 +56,5 @@ pub use config::{CustomAttribute, DEFAULT_MAX_PATH_TAG_LENGTH, TracingConfig};
 pub use service::{ResponseFuture, TracingError, TracingLayer, TracingService};
 pub use spec::{
     AlwaysOnSpec, CustomAttributeSpec, LiteralSpec, NamedValueSpec, OpenTelemetryTracingSpec,
-    SamplerSpec, TracingBackendRefSpec, TracingGrpcServiceSpec, TracingProviderSpec, TracingSpec,
+    SamplerSpec, TracingGrpcServiceSpec, TracingProviderSpec, TracingSpec,
 };

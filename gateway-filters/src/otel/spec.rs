@@ -2,12 +2,12 @@
 //! (kgateway `Tracing`, Envoy's HTTP connection manager tracing with the OpenTelemetry
 //! tracer).
 
-use http::{HeaderName, uri::Authority};
+use http::HeaderName;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{CustomAttribute, DEFAULT_MAX_PATH_TAG_LENGTH, TracingConfig};
-use crate::spec::{FieldError, Percent};
+use crate::spec::{BackendRefSpec, FieldError, Percent, grpc_authority};
 
 /// kgateway `Tracing`. (`verbose`, `spawnUpstreamSpan`, metadata attributes and resource
 /// detectors are not implemented: a policy that sets them is reported by the compiler.)
@@ -73,31 +73,12 @@ pub struct AlwaysOnSpec {}
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TracingGrpcServiceSpec {
-    /// The collector's Service (or kgateway Backend).
-    pub backend_ref: TracingBackendRefSpec,
+    /// The collector's Service (or kgateway Backend); its namespace is the policy's when
+    /// absent (OTLP/gRPC collectors listen on 4317).
+    pub backend_ref: BackendRefSpec,
     /// The `:authority` of the export calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
-}
-
-/// Gateway API `BackendRef`, as the collector is named.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TracingBackendRefSpec {
-    /// API group (`""` for a Service).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Kind (`Service` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Namespace; the policy's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Port (OTLP/gRPC collectors listen on 4317).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<i32>,
 }
 
 /// kgateway `CustomAttribute`: a name and one source.
@@ -147,19 +128,8 @@ impl TracingSpec {
         let otel = self.provider.open_telemetry.as_ref().ok_or_else(|| {
             FieldError::new("provider.openTelemetry", "required (the only provider)")
         })?;
-        let authority = otel
-            .grpc_service
-            .authority
-            .as_deref()
-            .map(|text| {
-                text.parse::<Authority>().map_err(|_| {
-                    FieldError::new(
-                        "provider.openTelemetry.grpcService.authority",
-                        format!("{text:?} is not a host[:port]"),
-                    )
-                })
-            })
-            .transpose()?;
+        let authority = grpc_authority(otel.grpc_service.authority.as_deref())
+            .map_err(|e| e.within("provider.openTelemetry.grpcService"))?;
         let max_path_tag_length = match self.max_path_tag_length {
             None => DEFAULT_MAX_PATH_TAG_LENGTH,
             Some(n) => usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {

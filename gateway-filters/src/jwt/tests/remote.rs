@@ -144,10 +144,7 @@ impl JwtReferences for Resolved {
     fn config_map_jwks(&self, name: &str) -> Result<String, String> {
         Err(format!("no ConfigMap {name}"))
     }
-    fn jwks_backend(
-        &self,
-        _: &BackendObjectReferenceSpec,
-    ) -> Result<Option<http::uri::Authority>, String> {
+    fn jwks_backend(&self, _: &BackendRefSpec) -> Result<Option<http::uri::Authority>, String> {
         Ok(Some(self.0.to_string().parse().unwrap()))
     }
 }

@@ -10,7 +10,8 @@ use gateway_filters::{
     ext_authz::{ExtAuthProvider, ExtAuthProviderSpec},
     ext_proc::{ExtProcConfig, ExtProcProviderSpec, GrpcServer},
     global_rate_limit::{RateLimitProvider, RateLimitProviderSpec},
-    jwt::{BackendObjectReferenceSpec, JwtConfig, JwtReferences, JwtSpec},
+    jwt::{JwtConfig, JwtReferences, JwtSpec},
+    spec::BackendRefSpec,
 };
 use http::{Uri, uri::Authority};
 use serde::Deserialize;
@@ -223,31 +224,15 @@ fn compile_extension(
             .map_err(|e| e.within("spec.extAuth").to_string())?;
         let (reference, field) = match (&ext_auth.grpc_service, &ext_auth.http_service) {
             (Some(grpc), _) => (
-                grpc.backend_ref.as_ref().map(|r| {
-                    backend_ref(
-                        &r.group,
-                        &r.kind,
-                        &r.name,
-                        &r.namespace,
-                        r.port.map(i64::from),
-                    )
-                }),
+                grpc.backend_ref.as_ref(),
                 "spec.extAuth.grpcService.backendRef",
             ),
             (None, http) => (
-                http.as_ref().and_then(|h| h.backend_ref.as_ref()).map(|r| {
-                    backend_ref(
-                        &r.group,
-                        &r.kind,
-                        &r.name,
-                        &r.namespace,
-                        r.port.map(i64::from),
-                    )
-                }),
+                http.as_ref().and_then(|h| h.backend_ref.as_ref()),
                 "spec.extAuth.httpService.backendRef",
             ),
         };
-        let reference = reference.ok_or_else(|| format!("{field}: required"))??;
+        let reference = backend_ref(reference.ok_or_else(|| format!("{field}: required"))?);
         Extension::ExtAuth {
             provider,
             endpoints: endpoints(reference, field)?,
@@ -259,13 +244,7 @@ fn compile_extension(
             .as_ref()
             .and_then(|g| g.backend_ref.as_ref())
             .ok_or_else(|| format!("{field}: required"))?;
-        let reference = backend_ref(
-            &reference.group,
-            &reference.kind,
-            &reference.name,
-            &reference.namespace,
-            reference.port.map(i64::from),
-        )?;
+        let reference = backend_ref(reference);
         let server =
             match GrpcServer::from_addrs(endpoints(reference.clone(), field)?.iter().copied()) {
                 Some(server) => server,
@@ -282,17 +261,15 @@ fn compile_extension(
         let provider = rate_limit
             .compile()
             .map_err(|e| e.within("spec.rateLimit").to_string())?;
-        let r = &rate_limit.grpc_service.backend_ref;
-        let reference = backend_ref(
-            &r.group,
-            &r.kind,
-            &r.name,
-            &r.namespace,
-            r.port.map(i64::from),
-        )?;
+        let field = "spec.rateLimit.grpcService.backendRef";
+        let reference = rate_limit
+            .grpc_service
+            .backend_ref
+            .as_ref()
+            .ok_or_else(|| format!("{field}: required"))?;
         Extension::RateLimit {
             provider,
-            endpoints: endpoints(reference, "spec.rateLimit.grpcService.backendRef")?,
+            endpoints: endpoints(backend_ref(reference), field)?,
         }
     } else if let Some(jwt) = &spec.jwt {
         let references = ClusterReferences {
@@ -311,29 +288,16 @@ fn compile_extension(
     Ok(Arc::new(extension))
 }
 
-/// A Gateway API backend reference from the fields every spec type spells the same way.
-fn backend_ref(
-    group: &Option<String>,
-    kind: &Option<String>,
-    name: &str,
-    namespace: &Option<String>,
-    port: Option<i64>,
-) -> Result<BackendObjectReference, String> {
-    let port = port
-        .map(|p| {
-            u16::try_from(p)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("backendRef.port: {p} is not a port number"))
-        })
-        .transpose()?;
-    Ok(BackendObjectReference {
-        group: group.clone(),
-        kind: kind.clone(),
-        name: name.to_owned(),
-        namespace: namespace.clone(),
-        port,
-    })
+/// The Gateway API backend reference a policy's `backendRef` spells, for the backend
+/// index to resolve (extensions here, the tracing collector in [`super::listener`]).
+pub(super) fn backend_ref(reference: &BackendRefSpec) -> BackendObjectReference {
+    BackendObjectReference {
+        group: reference.group.clone(),
+        kind: reference.kind.clone(),
+        name: reference.name.clone(),
+        namespace: reference.namespace.clone(),
+        port: reference.port,
+    }
 }
 
 /// `http://<name>.<namespace>.svc.cluster.local:<port>`: the Service by its cluster DNS
@@ -376,17 +340,8 @@ impl JwtReferences for ClusterReferences<'_, '_> {
             .ok_or_else(|| format!("ConfigMap {}/{name} has no `jwks` key", self.namespace))
     }
 
-    fn jwks_backend(
-        &self,
-        reference: &BackendObjectReferenceSpec,
-    ) -> Result<Option<Authority>, String> {
-        let reference = backend_ref(
-            &reference.group,
-            &reference.kind,
-            &reference.name,
-            &reference.namespace,
-            reference.port.map(i64::from),
-        )?;
+    fn jwks_backend(&self, reference: &BackendRefSpec) -> Result<Option<Authority>, String> {
+        let reference = backend_ref(reference);
         let resolved = self
             .backends
             .resolve(self.from, &reference)

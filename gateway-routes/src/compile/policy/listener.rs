@@ -8,13 +8,13 @@
 //! make the policy `Invalid`, naming them.
 
 use gateway_core::limits::ListenerLimits;
-use gateway_filters::otel::{TracingBackendRefSpec, TracingSpec};
+use gateway_filters::otel::TracingSpec;
 use gateway_filters::{
     access_log::{self, AccessLogSpec},
     client_addr::ClientAddrSpec,
     health_check::HealthCheckSpec,
     request_id::RequestIdSpec,
-    spec::GoDuration,
+    spec::{BackendRefSpec, GoDuration},
 };
 use http::Uri;
 use serde::Deserialize;
@@ -26,10 +26,7 @@ use std::{
 use super::status::{gateway_ref, policy_object_status, self_ref};
 use super::{decode::decode_spec, targets::labels_match};
 use crate::{
-    api::{
-        BackendObjectReference, GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind,
-        KgatewayResource,
-    },
+    api::{GATEWAY_GROUP, Gateway, HttpHeaderFilter, KgatewayKind, KgatewayResource},
     compile::{
         filters::header_modifier_config,
         refs::{BackendIndex, Referrer},
@@ -437,23 +434,8 @@ impl<'r, 'b> SettingsContext<'r, 'b> {
 
     /// The collector a tracing `grpcService.backendRef` names: its first ready endpoint,
     /// else the Service's cluster name.
-    fn collector(&self, reference: &TracingBackendRefSpec) -> Result<Uri, String> {
-        let port = reference
-            .port
-            .map(|p| {
-                u16::try_from(p)
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("port: {p} is not a port number"))
-            })
-            .transpose()?;
-        let backend = BackendObjectReference {
-            group: reference.group.clone(),
-            kind: reference.kind.clone(),
-            name: reference.name.clone(),
-            namespace: reference.namespace.clone(),
-            port,
-        };
+    fn collector(&self, reference: &BackendRefSpec) -> Result<Uri, String> {
+        let backend = super::extensions::backend_ref(reference);
         let from = Referrer {
             group: crate::api::KGATEWAY_GROUP,
             kind: self.resource.kind.as_str(),
@@ -469,7 +451,7 @@ impl<'r, 'b> SettingsContext<'r, 'b> {
                 "http://{}.{}.svc.cluster.local:{}",
                 backend.name,
                 backend.namespace.as_deref().unwrap_or(self.namespace()),
-                port.unwrap_or(4317)
+                backend.port.unwrap_or(4317)
             ),
         };
         target
