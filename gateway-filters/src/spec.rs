@@ -9,8 +9,9 @@
 //! with [`GoDuration`]; byte sizes are Kubernetes `resource.Quantity` values, read with
 //! [`ByteQuantity`]; percentages (kgateway's `int32` fields from 0 to 100) are [`Percent`].
 //! The `backendRef` that names an external server (an extension's, a tracing collector, a
-//! remote JWKS) is a [`BackendRefSpec`] everywhere, and the `grpcService` of the ext-authz
-//! and rate limit extensions one [`ExtGrpcServiceSpec`].
+//! remote JWKS) is a [`BackendRefSpec`] everywhere, the `extensionRef` by which a policy
+//! names a `GatewayExtension` a [`NamespacedObjectReferenceSpec`], and the `grpcService` of
+//! the ext-authz and rate limit extensions one [`ExtGrpcServiceSpec`].
 
 use http::uri::Authority;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -385,6 +386,40 @@ impl BackendRefSpec {
     }
 }
 
+/// kgateway `shared.NamespacedObjectReference`: an object by name, in the referring
+/// object's namespace unless `namespace` says otherwise. It is the `extensionRef` by which
+/// a TrafficPolicy names the `GatewayExtension` providing its ext-authz (`extAuth`),
+/// ext-proc (`extProc`), rate limit service (`rateLimit.global`) or JWT providers
+/// (`jwtAuth`); the policy compiler resolves it (checking ReferenceGrants for another
+/// namespace). One type for all of them, so every policy reads the field alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedObjectReferenceSpec {
+    /// Name of the referent; required.
+    pub name: String,
+    /// Namespace of the referent; the referring object's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl NamespacedObjectReferenceSpec {
+    /// Checks that the reference names its referent, as kgateway's CRD does (an object
+    /// name is at least one character); the error names `name`, relative to the
+    /// reference (the caller nests it: `extensionRef.name`).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.name.is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The referent's namespace: `namespace`, or `referrer_namespace` (the namespace of
+    /// the object holding the reference) when absent.
+    pub fn namespace_or<'a>(&'a self, referrer_namespace: &'a str) -> &'a str {
+        self.namespace.as_deref().unwrap_or(referrer_namespace)
+    }
+}
+
 /// kgateway `ExtGrpcService`, the gRPC server of an ext-authz (`extAuth.grpcService`) or
 /// rate limit (`rateLimit.grpcService`) `GatewayExtension`. Its `retry` is not
 /// implemented (a call is not retried), so it is absent and reported. Ext-proc, which
@@ -531,6 +566,56 @@ mod tests {
                 .unwrap_err()
                 .field,
             "backendRef.name"
+        );
+    }
+
+    #[test]
+    fn namespaced_object_references_round_trip_and_require_a_name() {
+        let reference: NamespacedObjectReferenceSpec =
+            serde_json::from_str(r#"{"name": "authz", "namespace": "infra"}"#).unwrap();
+        assert_eq!(
+            reference,
+            NamespacedObjectReferenceSpec {
+                name: "authz".into(),
+                namespace: Some("infra".into()),
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&reference).unwrap(),
+            serde_json::json!({"name": "authz", "namespace": "infra"})
+        );
+        assert_eq!(reference.namespace_or("policies"), "infra");
+        assert_eq!(reference.validate(), Ok(()));
+
+        let local: NamespacedObjectReferenceSpec =
+            serde_json::from_str(r#"{"name": "authz"}"#).unwrap();
+        assert_eq!(local.namespace, None);
+        assert_eq!(local.namespace_or("policies"), "policies");
+        assert_eq!(
+            serde_json::to_value(&local).unwrap(),
+            serde_json::json!({"name": "authz"}),
+            "an absent namespace stays absent"
+        );
+        assert_eq!(
+            serde_json::from_value::<NamespacedObjectReferenceSpec>(
+                serde_json::to_value(&local).unwrap()
+            )
+            .unwrap(),
+            local
+        );
+
+        let missing =
+            serde_json::from_str::<NamespacedObjectReferenceSpec>(r#"{"namespace": "infra"}"#)
+                .unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `name`"),
+            "{missing}"
+        );
+        assert_eq!(
+            NamespacedObjectReferenceSpec::default()
+                .validate()
+                .map_err(|e| e.within("extensionRef")),
+            Err(FieldError::new("extensionRef.name", "must not be empty"))
         );
     }
 

@@ -6,7 +6,7 @@ use http::{HeaderName, HeaderValue, StatusCode, uri::Authority};
 use serde::{Serialize, Serializer};
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use crate::spec::Percent;
+use crate::spec::{NamespacedObjectReferenceSpec, Percent};
 
 /// How long a gRPC check may take when `requestTimeout` is not set: Envoy's default for
 /// the ext_authz filter's gRPC service, 200 ms.
@@ -233,19 +233,9 @@ pub enum ExtAuthPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct ExtAuthRoute {
     /// The `GatewayExtension` holding the provider.
-    pub extension_ref: ExtensionRef,
+    pub extension_ref: NamespacedObjectReferenceSpec,
     /// The route's check settings.
     pub check: CheckSettings,
-}
-
-/// kgateway `NamespacedObjectReference`: a `GatewayExtension` by name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionRef {
-    /// Name of the `GatewayExtension`.
-    pub name: String,
-    /// Its namespace; the policy's own when `None`.
-    pub namespace: Option<String>,
 }
 
 /// Serializes an optional authority as its text.

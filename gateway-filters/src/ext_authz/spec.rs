@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 
 use super::{
     AuthProtocol, BodySettings, CheckSettings, ExtAuthPolicy, ExtAuthProvider, ExtAuthRoute,
-    ExtensionRef, GrpcSettings, HeaderEntry, HttpSettings,
+    GrpcSettings, HeaderEntry, HttpSettings,
 };
 use crate::{
     compression::PolicyDisable,
-    spec::{BackendRefSpec, ExtGrpcServiceSpec, FieldError, GoDuration, Percent},
+    spec::{
+        BackendRefSpec, ExtGrpcServiceSpec, FieldError, GoDuration, NamespacedObjectReferenceSpec,
+        Percent,
+    },
 };
 
 /// The pseudo-headers a `headersToForward` entry may name.
@@ -24,7 +27,7 @@ const PSEUDO_HEADERS: [&str; 4] = [":authority", ":method", ":path", ":scheme"];
 pub struct ExtAuthPolicySpec {
     /// The `GatewayExtension` (of type `ExtAuth`) that checks the requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extension_ref: Option<NamespacedObjectReference>,
+    pub extension_ref: Option<NamespacedObjectReferenceSpec>,
     /// Sends the request body with the check, overriding the provider's setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_request_body: Option<ExtAuthBufferSettings>,
@@ -34,17 +37,6 @@ pub struct ExtAuthPolicySpec {
     /// Turns ext-authz off for the targets (overriding a policy attached higher up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable: Option<PolicyDisable>,
-}
-
-/// kgateway `shared.NamespacedObjectReference`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespacedObjectReference {
-    /// Name of the object.
-    pub name: String,
-    /// Namespace of the object; the referring object's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }
 
 /// kgateway `ExtAuthBufferSettings`.
@@ -157,14 +149,9 @@ impl ExtAuthPolicySpec {
                 "required (or disable, to turn ext-authz off)",
             )),
             (Some(reference), None) => {
-                if reference.name.is_empty() {
-                    return Err(FieldError::new("extensionRef.name", "must not be empty"));
-                }
+                reference.validate().map_err(|e| e.within("extensionRef"))?;
                 Ok(ExtAuthPolicy::Enabled(ExtAuthRoute {
-                    extension_ref: ExtensionRef {
-                        name: reference.name.clone(),
-                        namespace: reference.namespace.clone(),
-                    },
+                    extension_ref: reference.clone(),
                     check: CheckSettings {
                         with_request_body,
                         context_extensions: self.context_extensions.clone().unwrap_or_default(),

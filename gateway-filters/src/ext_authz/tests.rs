@@ -45,6 +45,7 @@ use tokio::sync::mpsc;
 use tower::{Layer, ServiceExt, service_fn};
 
 use super::*;
+use crate::spec::{FieldError, NamespacedObjectReferenceSpec};
 
 // === gRPC authorization server ===
 
@@ -1323,7 +1324,7 @@ fn policy_spec_is_a_reference_or_a_disable() {
     };
     assert_eq!(
         route.extension_ref,
-        ExtensionRef {
+        NamespacedObjectReferenceSpec {
             name: "authz".to_owned(),
             namespace: Some("auth".to_owned())
         }
@@ -1338,6 +1339,10 @@ fn policy_spec_is_a_reference_or_a_disable() {
         "disable"
     );
     assert_eq!(compile("{}").unwrap_err().field, "extensionRef");
+    assert_eq!(
+        compile(r#"{"extensionRef": {"name": ""}}"#),
+        Err(FieldError::new("extensionRef.name", "must not be empty"))
+    );
     assert_eq!(
         compile(r#"{"extensionRef": {"name": "a"}, "withRequestBody": {"maxRequestBytes": -1}}"#)
             .unwrap_err()

@@ -148,5 +148,5 @@ pub use config::{
 pub use service::{ExtProcLayer, ExtProcService, ResponseFuture};
 pub use spec::{
     BodyModeSpec, ExtProcGrpcServiceSpec, ExtProcPolicy, ExtProcPolicySpec, ExtProcProviderSpec,
-    ExtensionRefSpec, HeaderModeSpec, ProcessingModeSpec,
+    HeaderModeSpec, ProcessingModeSpec,
 };

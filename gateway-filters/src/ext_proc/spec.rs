@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{BodySendMode, ExtProcConfig, GrpcServer, HeaderSendMode, ProcessingMode};
 use crate::{
     compression::PolicyDisable,
-    spec::{BackendRefSpec, FieldError, GoDuration, grpc_authority},
+    spec::{BackendRefSpec, FieldError, GoDuration, NamespacedObjectReferenceSpec, grpc_authority},
 };
 
 /// kgateway `ExtProcProvider`: `GatewayExtension.spec.extProc`. (`statPrefix`,
@@ -116,24 +116,13 @@ pub enum BodyModeSpec {
 pub struct ExtProcPolicySpec {
     /// The `GatewayExtension` (type `ExtProc`) to use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extension_ref: Option<ExtensionRefSpec>,
+    pub extension_ref: Option<NamespacedObjectReferenceSpec>,
     /// Replaces the extension's processing mode for the targeted routes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_mode: Option<ProcessingModeSpec>,
     /// Turns external processing off (overriding a policy attached higher up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable: Option<PolicyDisable>,
-}
-
-/// kgateway `shared.NamespacedObjectReference`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionRefSpec {
-    /// Name of the `GatewayExtension`.
-    pub name: String,
-    /// Its namespace; the policy's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }
 
 /// What a compiled [`ExtProcPolicySpec`] asks of the routes it targets.
@@ -145,7 +134,7 @@ pub enum ExtProcPolicy {
     /// Processing by the referenced extension.
     Enabled {
         /// The `GatewayExtension` to resolve.
-        extension_ref: ExtensionRefSpec,
+        extension_ref: NamespacedObjectReferenceSpec,
         /// The mode replacing the extension's, when the policy sets one.
         processing_mode: Option<ProcessingMode>,
     },
@@ -252,9 +241,9 @@ impl ExtProcPolicySpec {
             )),
             (None, Some(_)) => Ok(ExtProcPolicy::Disabled),
             (Some(extension_ref), None) => {
-                if extension_ref.name.is_empty() {
-                    return Err(FieldError::new("extensionRef.name", "must not be empty"));
-                }
+                extension_ref
+                    .validate()
+                    .map_err(|e| e.within("extensionRef"))?;
                 let processing_mode = self
                     .processing_mode
                     .as_ref()

@@ -1372,6 +1372,9 @@ fn traffic_policies_reference_an_extension_or_disable() {
     assert_eq!(both.compile().unwrap_err().field, "disable");
     let neither = ExtProcPolicySpec::default();
     assert_eq!(neither.compile().unwrap_err().field, "extensionRef");
+    let unnamed: ExtProcPolicySpec =
+        serde_json::from_value(serde_json::json!({"extensionRef": {"name": ""}})).unwrap();
+    assert_eq!(unnamed.compile().unwrap_err().field, "extensionRef.name");
 }
 
 #[test]

@@ -108,7 +108,6 @@ pub use config::{
 };
 pub use service::{GlobalRateLimitLayer, GlobalRateLimitService, GlobalRateLimitStats};
 pub use spec::{
-    DescriptorEntryType, ExtensionRefSpec, GenericEntrySpec, GlobalRateLimitSpec,
-    RateLimitDescriptorEntrySpec, RateLimitDescriptorSpec, RateLimitProviderSpec,
-    XRateLimitHeadersSpec,
+    DescriptorEntryType, GenericEntrySpec, GlobalRateLimitSpec, RateLimitDescriptorEntrySpec,
+    RateLimitDescriptorSpec, RateLimitProviderSpec, XRateLimitHeadersSpec,
 };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{
     DEFAULT_TIMEOUT, DescriptorEntry, RateLimitDescriptor, RateLimitProvider, XRateLimitHeaders,
 };
-use crate::spec::{ExtGrpcServiceSpec, FieldError, GoDuration};
+use crate::spec::{ExtGrpcServiceSpec, FieldError, GoDuration, NamespacedObjectReferenceSpec};
 
 /// kgateway `RateLimitPolicy` (`rateLimit.global`): what to send to the rate limit service
 /// of the `GatewayExtension` it names.
@@ -19,12 +19,16 @@ pub struct GlobalRateLimitSpec {
     pub descriptors: Vec<RateLimitDescriptorSpec>,
     /// The `GatewayExtension` of type `RateLimit` providing the service; the policy
     /// compiler resolves it (and its `backendRef`) into the layer's provider and endpoints.
-    pub extension_ref: ExtensionRefSpec,
+    pub extension_ref: NamespacedObjectReferenceSpec,
 }
 
 impl GlobalRateLimitSpec {
-    /// Validates the descriptors; errors name the field (`descriptors[0].entries[1].header`).
+    /// Validates the descriptors and that `extensionRef` names an extension; errors name
+    /// the field (`descriptors[0].entries[1].header`, `extensionRef.name`).
     pub fn compile(&self) -> Result<Arc<[RateLimitDescriptor]>, FieldError> {
+        self.extension_ref
+            .validate()
+            .map_err(|e| e.within("extensionRef"))?;
         if self.descriptors.is_empty() {
             return Err(FieldError::new("descriptors", "at least one is required"));
         }
@@ -38,18 +42,6 @@ impl GlobalRateLimitSpec {
             })
             .collect()
     }
-}
-
-/// kgateway `NamespacedObjectReference`: a `GatewayExtension` by name, in the policy's
-/// namespace unless `namespace` says otherwise.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExtensionRefSpec {
-    /// The extension's name.
-    pub name: String,
-    /// The extension's namespace; the policy's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }
 
 /// kgateway `RateLimitDescriptor`: entries sent together as one descriptor.

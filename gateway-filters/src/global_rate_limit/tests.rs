@@ -662,6 +662,13 @@ fn spec_errors_name_the_field() {
         )
         .is_err()
     );
+    let unnamed = serde_json::from_str::<GlobalRateLimitSpec>(
+        r#"{"extensionRef": {"name": ""}, "descriptors": [{"entries": [{"type": "Path"}]}]}"#,
+    )
+    .unwrap()
+    .compile()
+    .unwrap_err();
+    assert_eq!(unnamed.field, "extensionRef.name", "{unnamed}");
 
     let provider = |json: &str| {
         serde_json::from_str::<RateLimitProviderSpec>(json)

@@ -145,6 +145,6 @@ pub use service::{Authenticate, JwtLayer, JwtService, JwtStats, ResponseFuture};
 pub use spec::{
     ClaimToHeaderSpec, DirectReferences, HeaderSourceSpec, JwksAsyncFetchSpec,
     JwksRetryBackOffSpec, JwksRetryPolicySpec, JwksSpec, JwtAuth, JwtAuthSpec, JwtProviderSpec,
-    JwtReferences, JwtSpec, LocalJwksSpec, LocalObjectReferenceSpec, NamespacedObjectReferenceSpec,
-    PolicyDisableSpec, RemoteJwksSpec, TokenSourceSpec, ValidationMode,
+    JwtReferences, JwtSpec, LocalJwksSpec, LocalObjectReferenceSpec, PolicyDisableSpec,
+    RemoteJwksSpec, TokenSourceSpec, ValidationMode,
 };

@@ -12,7 +12,7 @@ use super::{
     ClaimToHeader, FetchRetry, JwtConfig, JwtProvider, KeySet, RemoteJwks, TokenSource,
     config::{DEFAULT_CACHE_DURATION, DEFAULT_FAILED_REFETCH, DEFAULT_FETCH_TIMEOUT, Jwks},
 };
-use crate::spec::{BackendRefSpec, FieldError, GoDuration};
+use crate::spec::{BackendRefSpec, FieldError, GoDuration, NamespacedObjectReferenceSpec};
 
 /// Most providers kgateway's CRD accepts in one GatewayExtension.
 const MAX_PROVIDERS: usize = 32;
@@ -67,17 +67,6 @@ pub struct JwtAuthSpec {
     pub disable: Option<PolicyDisableSpec>,
 }
 
-/// kgateway `shared.NamespacedObjectReference`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespacedObjectReferenceSpec {
-    /// The object's name.
-    pub name: String,
-    /// Its namespace; the policy's own when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-}
-
 /// kgateway `shared.PolicyDisable`: an empty object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct PolicyDisableSpec {}
@@ -95,10 +84,10 @@ impl JwtAuthSpec {
     /// Checks that exactly one of `extensionRef` and `disable` is set.
     pub fn compile(&self) -> Result<JwtAuth, FieldError> {
         match (&self.extension_ref, &self.disable) {
-            (Some(reference), None) if reference.name.is_empty() => {
-                Err(FieldError::new("extensionRef.name", "must not be empty"))
+            (Some(reference), None) => {
+                reference.validate().map_err(|e| e.within("extensionRef"))?;
+                Ok(JwtAuth::Extension(reference.clone()))
             }
-            (Some(reference), None) => Ok(JwtAuth::Extension(reference.clone())),
             (None, Some(_)) => Ok(JwtAuth::Disable),
             _ => Err(FieldError::new(
                 "",

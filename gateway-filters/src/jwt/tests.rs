@@ -18,7 +18,7 @@ use std::{convert::Infallible, time::Duration};
 use tower::{Layer, ServiceExt, service_fn};
 
 use super::*;
-use crate::spec::BackendRefSpec;
+use crate::spec::{BackendRefSpec, FieldError, NamespacedObjectReferenceSpec};
 
 pub(super) const RSA_A: &str = include_str!("testdata/rsa_a.pem");
 pub(super) const RSA_B: &str = include_str!("testdata/rsa_b.pem");
@@ -777,7 +777,7 @@ impl JwtReferences for Cluster {
     }
 }
 
-fn compile(spec: Value) -> Result<JwtConfig, crate::spec::FieldError> {
+fn compile(spec: Value) -> Result<JwtConfig, FieldError> {
     let key = TestKey::ec("k");
     let spec: JwtSpec = serde_json::from_value(spec).unwrap();
     spec.compile(&Cluster {
@@ -968,4 +968,8 @@ fn jwt_auth_is_an_extension_or_disabled() {
         let error = read(bad).unwrap_err();
         assert!(error.reason.contains("exactly one"), "{error}");
     }
+    assert_eq!(
+        read(json!({"extensionRef": {"name": ""}})),
+        Err(FieldError::new("extensionRef.name", "must not be empty"))
+    );
 }

@@ -11,7 +11,7 @@ use gateway_filters::{
     ext_proc::{ExtProcConfig, ExtProcProviderSpec, GrpcServer},
     global_rate_limit::{RateLimitProvider, RateLimitProviderSpec},
     jwt::{JwtConfig, JwtReferences, JwtSpec},
-    spec::BackendRefSpec,
+    spec::{BackendRefSpec, NamespacedObjectReferenceSpec},
 };
 use http::{Uri, uri::Authority};
 use serde::Deserialize;
@@ -117,13 +117,13 @@ impl<'a> GatewayExtensions<'a> {
     pub(crate) fn resolve<T>(
         &self,
         policy_namespace: &str,
-        reference: (&str, Option<&str>),
+        reference: &NamespacedObjectReferenceSpec,
         grants: &[crate::api::ReferenceGrant],
         wanted: &str,
         pick: impl FnOnce(&Extension) -> Option<T>,
     ) -> Result<T, String> {
-        let (name, namespace) = reference;
-        let namespace = namespace.unwrap_or(policy_namespace);
+        let name = reference.name.as_str();
+        let namespace = reference.namespace_or(policy_namespace);
         let from = Referrer {
             group: KGATEWAY_GROUP,
             kind: KgatewayKind::TrafficPolicy.as_str(),

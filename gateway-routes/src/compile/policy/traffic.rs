@@ -16,7 +16,7 @@ use gateway_filters::{
     local_rate_limit::{LocalRateLimitSpec, RateLimitSpec},
     path_regex::UrlRewriteSpec,
     retry::RetryConfig,
-    spec::{FieldError, GoDuration},
+    spec::{FieldError, GoDuration, NamespacedObjectReferenceSpec},
     transformation::TransformationSpec,
 };
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -266,7 +266,7 @@ pub(crate) fn compile_traffic_policy(
             JwtAuth::Extension(reference) => Toggle::Enabled(resolve_extension(
                 references,
                 namespace,
-                (&reference.name, reference.namespace.as_deref()),
+                &reference,
                 ("jwt", "spec.jwtAuth.extensionRef"),
                 |extension| match extension {
                     Extension::Jwt(config) => Some(config.clone()),
@@ -280,11 +280,10 @@ pub(crate) fn compile_traffic_policy(
         let toggle = match ext_auth.compile().map_err(field("extAuth"))? {
             ExtAuthPolicy::Disabled => Toggle::Disabled,
             ExtAuthPolicy::Enabled(route) => {
-                let reference = &route.extension_ref;
                 let config = resolve_extension(
                     references,
                     namespace,
-                    (&reference.name, reference.namespace.as_deref()),
+                    &route.extension_ref,
                     ("extAuth", "spec.extAuth.extensionRef"),
                     |extension| match extension {
                         Extension::ExtAuth {
@@ -309,7 +308,7 @@ pub(crate) fn compile_traffic_policy(
                 let config = resolve_extension(
                     references,
                     namespace,
-                    (&extension_ref.name, extension_ref.namespace.as_deref()),
+                    &extension_ref,
                     ("extProc", "spec.extProc.extensionRef"),
                     |extension| match extension {
                         Extension::ExtProc(config) => Some(config.clone()),
@@ -432,7 +431,7 @@ pub(crate) fn compile_traffic_policy(
 fn resolve_extension<T>(
     references: PolicyReferences<'_, '_>,
     namespace: &str,
-    reference: (&str, Option<&str>),
+    reference: &NamespacedObjectReferenceSpec,
     (kind, field): (&str, &str),
     pick: impl FnOnce(&Extension) -> Option<T>,
 ) -> Result<T, String> {
@@ -452,11 +451,10 @@ fn global_rate_limit(
     let descriptors = spec
         .compile()
         .map_err(|e| e.within("spec.rateLimit.global").to_string())?;
-    let reference = &spec.extension_ref;
     resolve_extension(
         references,
         namespace,
-        (&reference.name, reference.namespace.as_deref()),
+        &spec.extension_ref,
         ("rateLimit", "spec.rateLimit.global.extensionRef"),
         |extension| match extension {
             Extension::RateLimit {
