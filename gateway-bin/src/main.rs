@@ -8,6 +8,11 @@ mod commands;
 
 use clap::Parser;
 
+/// The process allocator: mimalloc gives freed pages back (see the `mimalloc` feature).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {

@@ -27,9 +27,26 @@ pub(super) struct Keep {
     pub(super) te_trailers: bool,
 }
 
+/// Whether `name` is a hop-by-hop header, or `Connection`, which may nominate others.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes hop-by-hop headers from `headers`, including every header named in
 /// `Connection`, except what `keep` asks to keep.
+///
+/// Most messages carry none: one pass over the names (cheap comparisons, no hashing)
+/// settles that before any lookup or removal.
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, keep: Keep) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(CONNECTION) {
         let nominated: Vec<HeaderName> = headers
             .get_all(CONNECTION)
@@ -94,6 +111,27 @@ mod tests {
             );
         }
         headers
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_stripped_and_others_are_left_alone() {
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            let mut headers = map(&[(name, "x"), ("x-end-to-end", "1")]);
+            strip_hop_by_hop(&mut headers, Keep::default());
+            assert!(!headers.contains_key(name), "{name} survived");
+            assert_eq!(headers["x-end-to-end"], "1");
+        }
+        let mut untouched = map(&[("accept", "*/*"), ("x-end-to-end", "1")]);
+        strip_hop_by_hop(&mut untouched, Keep::default());
+        assert_eq!(untouched.len(), 2);
     }
 
     #[test]

@@ -348,11 +348,13 @@ impl BuildContext {
         if let Some(handles) = &handles {
             backend.count_ejections(handles.ejections().clone());
         }
-        let mut service =
-            HttpService::new(BackendService::new(self.client.clone(), Arc::new(backend)));
-        if let Some(handles) = &handles {
-            service = HttpService::new(MetricsLayer::upstream(handles).layer(service));
-        }
+        // One erasure around the metrics and the backend together: each `HttpService` costs
+        // a boxed future per request.
+        let backend = BackendService::new(self.client.clone(), Arc::new(backend));
+        let service = match &handles {
+            Some(handles) => HttpService::new(MetricsLayer::upstream(handles).layer(backend)),
+            None => HttpService::new(backend),
+        };
         self.backends.insert(resolved.clone(), service.clone());
         service
     }
