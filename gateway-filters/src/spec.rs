@@ -373,6 +373,16 @@ pub struct BackendRefSpec {
 }
 
 impl BackendRefSpec {
+    /// The group, defaulted to core (`""`).
+    pub fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or("")
+    }
+
+    /// The kind, defaulted to `Service`.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("Service")
+    }
+
     /// `reference`, which the spec requires, if it is present and names its referent;
     /// errors name `backendRef` (`backendRef.name`).
     pub fn required(reference: Option<&Self>) -> Result<&Self, FieldError> {

@@ -37,37 +37,9 @@ impl ParentReference {
     }
 }
 
-/// A reference to a backend (by default a core `Service`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackendObjectReference {
-    /// API group; `""` (core) by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Kind; `Service` by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Name of the referent.
-    pub name: String,
-    /// Namespace; the route's namespace by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Destination port (the Service port); required for Services.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-}
-
-impl BackendObjectReference {
-    /// The group, defaulted to core (`""`).
-    pub fn group(&self) -> &str {
-        self.group.as_deref().unwrap_or("")
-    }
-
-    /// The kind, defaulted to `Service`.
-    pub fn kind(&self) -> &str {
-        self.kind.as_deref().unwrap_or("Service")
-    }
-}
+/// A reference to a backend (by default a core `Service`): Gateway API's
+/// `BackendObjectReference`, the same shape policies use for their servers' `backendRef`.
+pub use gateway_filters::spec::BackendRefSpec as BackendObjectReference;
 
 /// A reference to a Secret (or other object) holding a certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -212,9 +212,9 @@ fn compile_extension(
     if set.iter().filter(|s| **s).count() != 1 {
         return Err("spec: exactly one of extAuth, extProc, rateLimit and jwt must be set".into());
     }
-    let endpoints = |reference: BackendObjectReference, field: &str| {
+    let endpoints = |reference: &BackendObjectReference, field: &str| {
         backends
-            .resolve(from, &reference)
+            .resolve(from, reference)
             .map(|resolved| resolved.endpoints.clone())
             .map_err(|e| format!("{field}: {}", e.message))
     };
@@ -232,7 +232,7 @@ fn compile_extension(
                 "spec.extAuth.httpService.backendRef",
             ),
         };
-        let reference = backend_ref(reference.ok_or_else(|| format!("{field}: required"))?);
+        let reference = reference.ok_or_else(|| format!("{field}: required"))?;
         Extension::ExtAuth {
             provider,
             endpoints: endpoints(reference, field)?,
@@ -244,14 +244,12 @@ fn compile_extension(
             .as_ref()
             .and_then(|g| g.backend_ref.as_ref())
             .ok_or_else(|| format!("{field}: required"))?;
-        let reference = backend_ref(reference);
-        let server =
-            match GrpcServer::from_addrs(endpoints(reference.clone(), field)?.iter().copied()) {
-                Some(server) => server,
-                // No ready endpoint: call the Service by its cluster name, so the processor is
-                // reached once it is up (and `failOpen` decides until then).
-                None => GrpcServer::new(cluster_uri(&reference, namespace)?),
-            };
+        let server = match GrpcServer::from_addrs(endpoints(reference, field)?.iter().copied()) {
+            Some(server) => server,
+            // No ready endpoint: call the Service by its cluster name, so the processor is
+            // reached once it is up (and `failOpen` decides until then).
+            None => GrpcServer::new(cluster_uri(reference, namespace)?),
+        };
         Extension::ExtProc(
             ext_proc
                 .compile(server)
@@ -269,7 +267,7 @@ fn compile_extension(
             .ok_or_else(|| format!("{field}: required"))?;
         Extension::RateLimit {
             provider,
-            endpoints: endpoints(backend_ref(reference), field)?,
+            endpoints: endpoints(reference, field)?,
         }
     } else if let Some(jwt) = &spec.jwt {
         let references = ClusterReferences {
@@ -286,18 +284,6 @@ fn compile_extension(
         return Err("spec: exactly one of extAuth, extProc, rateLimit and jwt must be set".into());
     };
     Ok(Arc::new(extension))
-}
-
-/// The Gateway API backend reference a policy's `backendRef` spells, for the backend
-/// index to resolve (extensions here, the tracing collector in [`super::listener`]).
-pub(super) fn backend_ref(reference: &BackendRefSpec) -> BackendObjectReference {
-    BackendObjectReference {
-        group: reference.group.clone(),
-        kind: reference.kind.clone(),
-        name: reference.name.clone(),
-        namespace: reference.namespace.clone(),
-        port: reference.port,
-    }
 }
 
 /// `http://<name>.<namespace>.svc.cluster.local:<port>`: the Service by its cluster DNS
@@ -341,10 +327,9 @@ impl JwtReferences for ClusterReferences<'_, '_> {
     }
 
     fn jwks_backend(&self, reference: &BackendRefSpec) -> Result<Option<Authority>, String> {
-        let reference = backend_ref(reference);
         let resolved = self
             .backends
-            .resolve(self.from, &reference)
+            .resolve(self.from, reference)
             .map_err(|e| e.message)?;
         match resolved.endpoints.first() {
             Some(addr) => addr
@@ -352,7 +337,7 @@ impl JwtReferences for ClusterReferences<'_, '_> {
                 .parse()
                 .map(Some)
                 .map_err(|_| format!("{addr} is not an authority")),
-            None => cluster_uri(&reference, self.namespace).map(|uri| uri.authority().cloned()),
+            None => cluster_uri(reference, self.namespace).map(|uri| uri.authority().cloned()),
         }
     }
 }

@@ -435,7 +435,7 @@ impl<'r, 'b> SettingsContext<'r, 'b> {
     /// The collector a tracing `grpcService.backendRef` names: its first ready endpoint,
     /// else the Service's cluster name.
     fn collector(&self, reference: &BackendRefSpec) -> Result<Uri, String> {
-        let backend = super::extensions::backend_ref(reference);
+        let backend = reference;
         let from = Referrer {
             group: crate::api::KGATEWAY_GROUP,
             kind: self.resource.kind.as_str(),
@@ -443,7 +443,7 @@ impl<'r, 'b> SettingsContext<'r, 'b> {
         };
         let resolved = self
             .backends
-            .resolve(from, &backend)
+            .resolve(from, backend)
             .map_err(|e| e.message)?;
         let target = match resolved.endpoints.first() {
             Some(addr) => format!("http://{addr}"),
