@@ -1,5 +1,6 @@
 //! The body of an upstream response as the proxy forwards it: it keeps the request counted
-//! in flight until the body ends, and cuts the body off at `maxStreamDuration`.
+//! in flight until the body ends, cuts the body off at `maxStreamDuration`, and returns the
+//! connection to its pool when the body ends cleanly.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -11,7 +12,7 @@ use std::{
 };
 use tokio::time::{Instant, Sleep};
 
-use super::state::InFlight;
+use super::{pool::Checkin, state::InFlight};
 use crate::BoxError;
 
 /// The upstream exchange passed `maxStreamDuration`.
@@ -20,27 +21,34 @@ use crate::BoxError;
 pub(super) struct StreamDurationExceeded;
 
 pin_project! {
-    /// An upstream response body with its in-flight guard and deadline.
+    /// An upstream response body with its in-flight guard, deadline and connection.
     pub(super) struct UpstreamBody {
         #[pin]
         inner: Incoming,
         #[pin]
         deadline: Option<Sleep>,
         in_flight: Option<InFlight>,
+        checkin: Checkin,
     }
 }
 
 impl UpstreamBody {
-    /// Wraps `inner`; `in_flight` is released when the body ends, fails or is dropped.
+    /// Wraps `inner`; `in_flight` is released when the body ends, fails or is dropped, and
+    /// `checkin` when it ends cleanly (at once for an empty body).
     pub(super) fn new(
         inner: Incoming,
         in_flight: Option<InFlight>,
         deadline: Option<Instant>,
+        mut checkin: Checkin,
     ) -> Self {
+        if inner.is_end_stream() {
+            checkin.release();
+        }
         Self {
             inner,
             deadline: deadline.map(tokio::time::sleep_until),
             in_flight,
+            checkin,
         }
     }
 }
@@ -61,10 +69,19 @@ impl Body for UpstreamBody {
             this.in_flight.take();
             return Poll::Ready(Some(Err(Box::new(StreamDurationExceeded))));
         }
-        let frame = ready!(this.inner.poll_frame(cx));
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
+            // Servers stop polling once `is_end_stream` says so: the last frame releases.
+            Some(Ok(_)) if this.inner.is_end_stream() => {
+                this.in_flight.take();
+                this.checkin.release();
+            }
             Some(Ok(_)) => {}
-            Some(Err(_)) | None => {
+            None => {
+                this.in_flight.take();
+                this.checkin.release();
+            }
+            Some(Err(_)) => {
                 this.in_flight.take();
             }
         }

@@ -54,17 +54,8 @@ fn by_cause<E: StdError + Send + Sync + 'static>(err: E) -> ProxyError {
     }
 }
 
-/// Maps a pooled-client failure: connect errors are `UF`, unparseable answers `UPE`, and
-/// everything else that broke the exchange (reset, close, HTTP/2 stream errors) `UC`.
-pub(super) fn from_client(err: hyper_util::client::legacy::Error) -> ProxyError {
-    if err.is_connect() {
-        ProxyError::Connect(Box::new(err))
-    } else {
-        by_cause(err)
-    }
-}
-
-/// Maps a failure on a directly driven (unpooled) HTTP/1.1 connection.
+/// Maps a failure of an upstream exchange (connect failures are classified where they
+/// happen, as `UF`).
 pub(super) fn from_hyper(err: hyper::Error) -> ProxyError {
     by_cause(err)
 }

@@ -3,14 +3,14 @@
 //!
 //! A [`Backend`] is the resolved form of a Gateway API `backendRef` (a Service port and its
 //! endpoints, with the port's `appProtocol`) under a [`BackendPolicy`], the runtime form of
-//! kgateway's `BackendConfigPolicy`. An [`UpstreamClient`] owns the connection pools, one for
-//! HTTP/1.1 and one for prior-knowledge HTTP/2 (`appProtocol: kubernetes.io/h2c`), and is
-//! shared by every backend whose policy leaves connection settings alone. A
+//! kgateway's `BackendConfigPolicy`. An [`UpstreamClient`] owns the connection pools, for
+//! HTTP/1.1 and prior-knowledge HTTP/2 (`appProtocol: kubernetes.io/h2c`), and is shared by
+//! every backend whose policy leaves connection settings alone. A
 //! [`BackendService`] ties the two together as the innermost service of a route rule's stack:
 //!
-//! - it picks an endpoint with the backend's load balancer and rewrites the request URI to
-//!   it, keeping the client's `Host` (or, for HTTP/2 clients, setting `Host` from
-//!   `:authority`);
+//! - it picks an endpoint with the backend's load balancer and sends the request there,
+//!   keeping the client's host (HTTP/1.1 `Host`, set from `:authority` for HTTP/2 clients;
+//!   h2c `:authority`, set from `Host` for HTTP/1.1 clients);
 //! - it admits the request through the circuit breakers: over a limit it answers 503 `UO`
 //!   without contacting the upstream;
 //! - it strips hop-by-hop headers (RFC 9110 §7.6.1) both ways;
@@ -127,13 +127,12 @@
 //! DNS, and answer 503 `UH` until a name first resolves. A change of addresses rebuilds the
 //! per-endpoint state (health, ejections, balancer) and keeps the circuit breakers.
 //!
-//! # Limitation for h2c backends
+//! # Connection pools
 //!
-//! hyper-util's pooled client keys connections by the request URI's authority and sends
-//! that authority as HTTP/2 `:authority`. Since the URI names the endpoint (so that load
-//! balancing gets one pool per endpoint), an h2c backend sees `:authority` = the endpoint
-//! address; the client's host travels in a regular `host` header. Servers that read the
-//! host from `:authority` (Go's `net/http`, for example) see the endpoint address.
+//! The pools are the gateway's own (see `pool`), built on hyper's connection API: HTTP/1.1
+//! connections are parked per endpoint between requests and put back by the response body
+//! when it ends; an h2c endpoint has one multiplexed connection. An h2c upstream sees the
+//! client's host as `:authority` (from `Host`, or the downstream HTTP/2 `:authority`).
 
 mod balance;
 mod body;
@@ -146,6 +145,7 @@ mod hash;
 mod headers;
 mod health;
 mod policy;
+mod pool;
 mod service;
 mod state;
 #[cfg(test)]

@@ -5,11 +5,9 @@ use http::{
     header::{HOST, SET_COOKIE},
     uri::{Authority, PathAndQuery, Scheme},
 };
-use hyper_util::client::legacy::connect::{CaptureConnection, capture_connection};
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    num::NonZeroU32,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -18,9 +16,8 @@ use tokio::time::Instant;
 use super::{
     AppProtocol, Backend, CircuitBreaker, UpstreamClient, UpstreamEndpoint,
     body::UpstreamBody,
-    client::ConnectionRequests,
-    errors,
     headers::{self, Keep},
+    pool::Checkin,
     state::{BackendState, InFlight, Outcome},
     upgrade,
 };
@@ -85,7 +82,6 @@ impl tower::Service<Request> for BackendService {
         };
         let target = Target {
             endpoint: host.addr,
-            authority: host.authority.clone(),
             protocol: self.backend.protocol(),
         };
         let client = self.client.clone();
@@ -100,8 +96,6 @@ impl tower::Service<Request> for BackendService {
 /// Where a request goes.
 struct Target {
     endpoint: SocketAddr,
-    /// The endpoint as a URI authority (for the pooled client).
-    authority: Option<Authority>,
     protocol: AppProtocol,
 }
 
@@ -128,11 +122,7 @@ async fn exchange(
     target: Target,
     request: Request,
 ) -> Response {
-    let Target {
-        endpoint,
-        authority,
-        protocol,
-    } = target;
+    let Target { endpoint, protocol } = target;
     let Ok(in_flight) = BackendState::admit(state, index).await else {
         tracing::debug!(%endpoint, "circuit breaker refused the request");
         return local_response(
@@ -143,10 +133,7 @@ async fn exchange(
     if request.version() <= Version::HTTP_11 && headers::is_upgrade_request(request.headers()) {
         return upgrade::forward(client, endpoint, request, in_flight).await;
     }
-    let Some(authority) = authority else {
-        return ProxyError::NoHealthyUpstream.into_response();
-    };
-    forward(client, endpoint, authority, protocol, request, in_flight).await
+    forward(client, endpoint, protocol, request, in_flight).await
 }
 
 /// Sends `request` to `endpoint` on a pooled connection and returns the response or the
@@ -154,7 +141,6 @@ async fn exchange(
 async fn forward(
     client: &UpstreamClient,
     endpoint: SocketAddr,
-    authority: Authority,
     protocol: AppProtocol,
     mut request: Request,
     in_flight: InFlight,
@@ -163,42 +149,37 @@ async fn forward(
         upgrade: false,
         te_trailers: protocol == AppProtocol::H2c,
     };
-    if let Err(rejected) = prepare(&mut request, endpoint, Some(authority), protocol, keep) {
+    if let Err(rejected) = prepare(&mut request, endpoint, protocol, keep) {
         return rejected.into_response();
     }
-    let per_connection = client
-        .max_requests_per_connection()
-        .map(|max| (max, capture_connection(&mut request)));
     let header_timeout = client.response_header_timeout();
     let deadline = in_flight
         .state()
         .max_stream_duration
         .map(|duration| Instant::now() + duration);
-    let sent = client.send(protocol, request);
+    let sent = client.send(protocol, endpoint, request);
     let result = match deadline {
         Some(deadline) if deadline < Instant::now() + header_timeout => {
             match tokio::time::timeout_at(deadline, sent).await {
-                Ok(result) => result.map_err(errors::from_client),
+                Ok(result) => result,
                 Err(_elapsed) => return stream_duration_reached(endpoint),
             }
         }
         _ => match tokio::time::timeout(header_timeout, sent).await {
-            Ok(result) => result.map_err(errors::from_client),
+            Ok(result) => result,
             Err(_elapsed) => Err(ProxyError::Timeout),
         },
     };
     match result {
-        Ok(response) => {
+        Ok((response, checkin)) => {
             record(&in_flight, response.status());
-            if let Some((max, captured)) = &per_connection {
-                retire_used_up_connection(&response, *max, captured);
-            }
             from_upstream(
                 response,
                 endpoint,
                 Keep::default(),
                 Some(in_flight),
                 deadline,
+                checkin,
             )
         }
         Err(err) => {
@@ -220,23 +201,6 @@ pub(super) fn record(in_flight: &InFlight, status: StatusCode) {
     in_flight.state().record(in_flight.index(), outcome);
 }
 
-/// Stops reusing the response's connection once it has carried `max` requests
-/// (`maxRequestsPerConnection`): it finishes this exchange and closes.
-fn retire_used_up_connection(
-    response: &http::Response<hyper::body::Incoming>,
-    max: NonZeroU32,
-    captured: &CaptureConnection,
-) {
-    let Some(requests) = response.extensions().get::<ConnectionRequests>() else {
-        return;
-    };
-    if requests.increment() >= max.get()
-        && let Some(connected) = captured.connection_metadata().as_ref()
-    {
-        connected.poison();
-    }
-}
-
 /// The answer when `maxStreamDuration` passes before response headers: Envoy's 408.
 fn stream_duration_reached(endpoint: SocketAddr) -> Response {
     tracing::debug!(%endpoint, "upstream max stream duration reached");
@@ -248,54 +212,58 @@ fn stream_duration_reached(endpoint: SocketAddr) -> Response {
     response
 }
 
-/// Rewrites `request` for `endpoint`: keeps the client's host in `Host`, points the URI at
-/// the endpoint (absolute form with `authority` for the pooled client, origin form for a
-/// direct connection when `authority` is `None`), sets the upstream version and strips
-/// hop-by-hop headers.
+/// Rewrites `request` for `endpoint` in `protocol`: HTTP/1.1 gets an origin-form URI and a
+/// `Host` (the client's, else the URI's authority, else the endpoint); HTTP/2 gets the
+/// client's host as `:authority` (from `Host`, else the URI, else the endpoint). The
+/// version is set for the upstream and hop-by-hop headers are stripped.
 pub(super) fn prepare(
     request: &mut Request,
     endpoint: SocketAddr,
-    authority: Option<Authority>,
     protocol: AppProtocol,
     keep: Keep,
 ) -> Result<(), Rejected> {
-    let absolute = authority.is_some();
-    let uri = request.uri();
-    if !request.headers().contains_key(HOST) {
-        let host = uri
-            .authority()
-            .map(host_of)
-            .and_then(|host| HeaderValue::from_str(host).ok());
-        if let Some(host) = host {
-            request.headers_mut().insert(HOST, host);
-        } else if !absolute {
-            // A direct HTTP/1.1 connection has nobody else to fill in the required Host.
-            if let Ok(host) = HeaderValue::from_str(&endpoint.to_string()) {
-                request.headers_mut().insert(HOST, host);
+    match protocol {
+        AppProtocol::Http1 => {
+            if !request.headers().contains_key(HOST) {
+                let host = request
+                    .uri()
+                    .authority()
+                    .and_then(|authority| HeaderValue::from_str(host_of(authority)).ok())
+                    .or_else(|| HeaderValue::from_str(&endpoint.to_string()).ok());
+                if let Some(host) = host {
+                    request.headers_mut().insert(HOST, host);
+                }
             }
+            let uri = request.uri();
+            if uri.scheme().is_some() || uri.authority().is_some() {
+                let path_and_query = uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                *request.uri_mut() = Uri::from(path_and_query);
+            }
+            *request.version_mut() = Version::HTTP_11;
+        }
+        AppProtocol::H2c => {
+            let authority = request
+                .headers()
+                .get(HOST)
+                .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+                .or_else(|| request.uri().authority().cloned())
+                .or_else(|| Authority::try_from(endpoint.to_string()).ok());
+            let path_and_query = request
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(Scheme::HTTP);
+            parts.authority = authority;
+            parts.path_and_query = Some(path_and_query);
+            *request.uri_mut() = Uri::from_parts(parts).map_err(|_| Rejected::InvalidUri)?;
+            *request.version_mut() = Version::HTTP_2;
         }
     }
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let mut parts = http::uri::Parts::default();
-    if absolute {
-        parts.scheme = Some(Scheme::HTTP);
-        parts.authority = authority;
-    }
-    parts.path_and_query = Some(path_and_query);
-    match Uri::from_parts(parts) {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => {
-            return Err(Rejected::InvalidUri);
-        }
-    }
-    *request.version_mut() = match protocol {
-        AppProtocol::Http1 => Version::HTTP_11,
-        AppProtocol::H2c => Version::HTTP_2,
-    };
     headers::strip_hop_by_hop(request.headers_mut(), keep);
     Ok(())
 }
@@ -327,19 +295,21 @@ fn host_of(authority: &Authority) -> &str {
 
 /// Turns an upstream response into the proxy's response: hop-by-hop headers stripped,
 /// version normalised to HTTP/1.1 (the downstream codec picks its own), endpoint recorded.
-/// The body keeps `in_flight` until it ends and is cut off at `deadline`.
+/// The body keeps `in_flight` until it ends, is cut off at `deadline`, and returns the
+/// connection to its pool (`checkin`) when it ends cleanly.
 pub(super) fn from_upstream(
     response: http::Response<hyper::body::Incoming>,
     endpoint: SocketAddr,
     keep: Keep,
     in_flight: Option<InFlight>,
     deadline: Option<Instant>,
+    checkin: Checkin,
 ) -> Response {
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, keep);
     parts.version = Version::HTTP_11;
     parts.extensions.insert(UpstreamEndpoint(endpoint));
-    let body = UpstreamBody::new(incoming, in_flight, deadline);
+    let body = UpstreamBody::new(incoming, in_flight, deadline, checkin);
     http::Response::from_parts(parts, body::boxed(body))
 }
 

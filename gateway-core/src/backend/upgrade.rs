@@ -7,11 +7,11 @@
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 
 use super::{
     AppProtocol, UpstreamClient, errors,
     headers::Keep,
+    pool::{Checkin, connect_tcp},
     service::{failure, from_upstream, prepare, record},
     state::{InFlight, Outcome},
 };
@@ -33,7 +33,7 @@ pub(super) async fn forward(
         upgrade: true,
         te_trailers: false,
     };
-    if let Err(rejected) = prepare(&mut request, endpoint, None, AppProtocol::Http1, keep) {
+    if let Err(rejected) = prepare(&mut request, endpoint, AppProtocol::Http1, keep) {
         return rejected.into_response();
     }
     let mut response = match send(client, endpoint, request).await {
@@ -47,7 +47,14 @@ pub(super) async fn forward(
     };
     record(&in_flight, response.status());
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return from_upstream(response, endpoint, Keep::default(), Some(in_flight), None);
+        return from_upstream(
+            response,
+            endpoint,
+            Keep::default(),
+            Some(in_flight),
+            None,
+            Checkin::none(),
+        );
     }
     let upstream = hyper::upgrade::on(&mut response);
     tokio::spawn(async move {
@@ -68,7 +75,7 @@ pub(super) async fn forward(
         }
         drop(in_flight);
     });
-    let mut response = from_upstream(response, endpoint, keep, None, None);
+    let mut response = from_upstream(response, endpoint, keep, None, None, Checkin::none());
     *response.body_mut() = body::empty();
     response
 }
@@ -79,20 +86,7 @@ async fn send(
     endpoint: SocketAddr,
     request: Request,
 ) -> Result<http::Response<hyper::body::Incoming>, ProxyError> {
-    let stream =
-        match tokio::time::timeout(client.connect_timeout(), TcpStream::connect(endpoint)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return Err(ProxyError::Connect(Box::new(err))),
-            Err(_elapsed) => return Err(ProxyError::Connect("connect timed out".into())),
-        };
-    if let Err(err) = stream.set_nodelay(true) {
-        tracing::debug!(%endpoint, error = %err, "could not set TCP_NODELAY");
-    }
-    if let Some(keepalive) = client.tcp_keepalive()
-        && let Err(err) = socket2::SockRef::from(&stream).set_tcp_keepalive(keepalive)
-    {
-        tracing::debug!(%endpoint, error = %err, "could not set TCP keepalive");
-    }
+    let stream = connect_tcp(endpoint, client.connect_timeout(), client.tcp_keepalive()).await?;
     let exchange = async {
         let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))

@@ -30,8 +30,7 @@ use crate::{
         AppProtocol, Backend, BackendPolicy, BackendService, CircuitBreaker, CircuitBreakers,
         CommonHttpProtocolOptions, HashCookie, HashKey, HashPolicy, Http2ConnectionKeepalive,
         Http2ProtocolOptions, LoadBalancer, LoadBalancerAlgorithm, RingHash, TcpKeepalive,
-        UpstreamClient, UpstreamEndpoint,
-        client::{ConnectionOptions, connector},
+        UpstreamClient, UpstreamEndpoint, pool::connect_tcp,
     },
     body, test_util,
 };
@@ -80,7 +79,7 @@ fn flag(response: &Response) -> Option<ResponseFlag> {
     response.extensions().get::<ResponseFlag>().copied()
 }
 
-/// Lets spawned tasks (hyper-util returning a connection to its pool) run.
+/// Lets spawned tasks (connection tasks noticing a finished exchange) run.
 async fn settle() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
@@ -130,10 +129,18 @@ async fn tcp_keepalive_is_set_on_upstream_sockets() {
         }),
         ..BackendPolicy::default()
     };
-    let options = ConnectionOptions::from_policy(&policy, AppProtocol::Http1);
-    let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
-    let stream = connector(Duration::from_secs(1), &options)
-        .connect_for_test(uri.clone())
+    let client = UpstreamClient::new(&Limits::default());
+    let service = BackendService::new(
+        client.clone(),
+        Arc::new(Backend::with_policy(
+            vec![addr].into(),
+            AppProtocol::Http1,
+            &policy,
+            &tokio::runtime::Handle::current(),
+        )),
+    );
+    let keepalive = service.client().tcp_keepalive();
+    let stream = connect_tcp(addr, Duration::from_secs(1), keepalive)
         .await
         .unwrap();
     let socket = socket2::SockRef::from(&stream);
@@ -148,8 +155,8 @@ async fn tcp_keepalive_is_set_on_upstream_sockets() {
     );
     assert_eq!(socket.tcp_keepalive_retries().unwrap(), 4);
 
-    let plain = connector(Duration::from_secs(1), &ConnectionOptions::default())
-        .connect_for_test(uri)
+    assert!(client.tcp_keepalive().is_none());
+    let plain = connect_tcp(addr, Duration::from_secs(1), client.tcp_keepalive())
         .await
         .unwrap();
     assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
@@ -265,6 +272,8 @@ async fn idle_connections_close_after_the_idle_timeout() {
     assert_eq!(connection(first.clone()), connection(second));
     settle().await;
     tokio::time::advance(Duration::from_secs(11)).await;
+    // The pool's sweep closes the idle connection.
+    settle().await;
     let (_, third) = call(&service, get("/")).await;
     assert_ne!(connection(first), connection(third));
     assert_eq!(requests.lock().len(), 2);
@@ -411,6 +420,8 @@ async fn h2c_backend_with_http2_options() {
         assert_eq!(response.status(), StatusCode::OK);
         let json: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
         assert_eq!(json["protocol"], "HTTP/2.0");
+        // The client's host travels as `:authority`, not the endpoint address.
+        assert_eq!(json["host"], "example.com");
     }
 }
 
