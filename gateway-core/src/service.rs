@@ -11,7 +11,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
 };
 
 use tower::{Service, ServiceExt};
@@ -33,8 +33,16 @@ where
     S::Future: Send,
 {
     fn call(&self, request: Request) -> ResponseFuture {
-        let service = self.0.clone();
-        Box::pin(service.oneshot(request))
+        let mut service = self.0.clone();
+        // Gateway stacks are always ready: ask once without a waker and call straight
+        // away, saving the `Oneshot` state machine; a stack that is not ready yet (a
+        // concurrency limit, say) is driven by `Oneshot` as usual.
+        let mut cx = Context::from_waker(Waker::noop());
+        match service.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Box::pin(service.call(request)),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Box::pin(service.oneshot(request)),
+        }
     }
 }
 
@@ -113,5 +121,40 @@ mod tests {
             .unwrap();
         assert_eq!(first.status().as_u16(), 200);
         assert_eq!(second.status().as_u16(), 201);
+    }
+
+    /// Ready on the second poll: the first `poll_ready` (with no waker) says not yet.
+    #[derive(Clone, Default)]
+    struct ReadySecondTime(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Service<Request> for ReadySecondTime {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn call(&mut self, _request: Request) -> Self::Future {
+            std::future::ready(Ok(http::Response::new(body::empty())))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stack_not_ready_at_once_is_polled_until_ready() {
+        let polls = ReadySecondTime::default();
+        let service = HttpService::new(polls.clone());
+        let response = service
+            .call_shared(http::Request::new(body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(polls.0.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }
