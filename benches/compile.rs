@@ -18,6 +18,9 @@
 //! - `config/build/N` — `gateway_routes::build::build_sockets` of the compiled plan: the
 //!   socket router and every rule stack (the built services are dropped outside the
 //!   timing).
+//! - `config/build_metrics/N` — the same build recording into a real `Metrics` registry,
+//!   as the runtime builds it: a fresh registry each time, so every route is new to it
+//!   (a reload from 1 route to N).
 //!
 //! Run with `cargo bench -p tower-gateway --bench compile`; see `benches/README.md`.
 
@@ -29,10 +32,14 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use gateway_routes::compile::{CompileOptions, compile};
+use gateway_core::metrics::Metrics;
+use gateway_routes::{
+    build::{BuildContext, build_sockets},
+    compile::{CompileOptions, compile},
+};
 use support::Spec;
 
 /// Route counts each step is measured at: the 10 000, and 1 000 to show how each
@@ -75,6 +82,19 @@ fn config(c: &mut Criterion) {
             b.iter_batched(
                 || (),
                 |()| support::build_sockets_of(&plan, &client),
+                BatchSize::PerIteration,
+            );
+        });
+        group.bench_function(BenchmarkId::new("build_metrics", routes), |b| {
+            b.iter_batched(
+                || Arc::new(Metrics::new()),
+                |metrics| {
+                    let mut ctx = BuildContext::new(client.clone()).with_metrics(metrics.clone());
+                    let (sockets, warnings) =
+                        build_sockets(&plan, |_, _| support::LISTEN, &mut ctx);
+                    assert!(warnings.is_empty(), "{warnings:?}");
+                    (sockets, ctx, metrics)
+                },
                 BatchSize::PerIteration,
             );
         });

@@ -193,10 +193,13 @@ mod tests {
     #[tokio::test]
     async fn metrics_paths_serve_the_state_registry() {
         let (addr, state, shutdown, task) = start().await;
-        // A stack built from the state's metrics: its series exist before any traffic.
-        state.metrics().route(&crate::metrics::RouteLabels::new(
-            "ns/gw", "http", "ns/r", "0",
-        ));
+        // A route registered in the state's metrics: its series exist before any traffic.
+        state
+            .metrics()
+            .route(&crate::metrics::RouteLabels::new(
+                "ns/gw", "http", "ns/r", "0",
+            ))
+            .register();
         for path in ["/metrics", "/stats/prometheus"] {
             let (status, headers, body) = test_util::get(addr, "admin", path).await;
             assert_eq!(status, StatusCode::OK, "{path}");

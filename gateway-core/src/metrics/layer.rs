@@ -4,20 +4,19 @@ use pin_project_lite::pin_project;
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 use tokio::time::Instant;
 use tower::{Layer, Service};
 
-use super::handles::{BackendMetrics, Recorder, RouteMetrics};
+use super::handles::{BackendMetrics, Recording, RouteMetrics};
 use crate::ResponseFlag;
 
 /// Records every response of the wrapped service (status class, response flag, time to
 /// headers) into a route rule's or a backend's series; see the [module docs](super).
 #[derive(Clone, Debug)]
 pub struct MetricsLayer {
-    recorder: Arc<Recorder>,
+    recording: Recording,
 }
 
 impl MetricsLayer {
@@ -26,7 +25,7 @@ impl MetricsLayer {
     /// outermost in the rule's stack so that every answer of the rule is seen.
     pub fn new(route: &RouteMetrics) -> Self {
         Self {
-            recorder: route.recorder().clone(),
+            recording: route.recording(),
         }
     }
 
@@ -36,7 +35,7 @@ impl MetricsLayer {
     /// that times out is counted with its `UT` answer.
     pub fn upstream(backend: &BackendMetrics) -> Self {
         Self {
-            recorder: backend.recorder().clone(),
+            recording: backend.recording(),
         }
     }
 }
@@ -47,7 +46,7 @@ impl<S> Layer<S> for MetricsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         MetricsService {
             inner,
-            recorder: self.recorder.clone(),
+            recording: self.recording.clone(),
         }
     }
 }
@@ -56,7 +55,7 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone, Debug)]
 pub struct MetricsService<S> {
     inner: S,
-    recorder: Arc<Recorder>,
+    recording: Recording,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for MetricsService<S>
@@ -73,7 +72,7 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
-        let in_flight = InFlight::new(self.recorder.clone());
+        let in_flight = InFlight::new(self.recording.clone());
         ResponseFuture {
             inner: self.inner.call(request),
             in_flight,
@@ -120,15 +119,15 @@ where
 /// future completes or is dropped (client gone, an outer timeout).
 #[derive(Debug)]
 struct InFlight {
-    recorder: Arc<Recorder>,
+    recording: Recording,
     ended: bool,
 }
 
 impl InFlight {
-    fn new(recorder: Arc<Recorder>) -> Self {
-        recorder.started();
+    fn new(recording: Recording) -> Self {
+        recording.started();
         Self {
-            recorder,
+            recording,
             ended: false,
         }
     }
@@ -140,7 +139,7 @@ impl InFlight {
         elapsed: std::time::Duration,
     ) {
         if !self.ended {
-            self.recorder.answered(status, flag, elapsed);
+            self.recording.answered(status, flag, elapsed);
             self.end();
         }
     }
@@ -148,7 +147,7 @@ impl InFlight {
     fn end(&mut self) {
         if !self.ended {
             self.ended = true;
-            self.recorder.ended();
+            self.recording.ended();
         }
     }
 }

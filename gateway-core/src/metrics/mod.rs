@@ -7,13 +7,25 @@
 //!   (no global). The process creates it once, in an `Arc`, and hands it to the admin server
 //!   ([`AdminState::with_metrics`](crate::admin::AdminState::with_metrics); `GET /metrics`
 //!   and `GET /stats/prometheus` serve it) and to whoever builds route stacks.
-//! - A stack builder resolves the handles of each route rule with [`Metrics::route`] and of
-//!   each backend with [`Metrics::backend`]. Resolving looks the series up (a lock and a
-//!   hash, like prometheus-client's `Family::get_or_create`), so it happens once per rule
-//!   and per plan, never per request.
+//! - A stack builder takes the handles of each route rule with [`Metrics::route`] and of
+//!   each backend with [`Metrics::backend`], once per rule and per plan, never per request.
+//!   A backend's series are looked up (or created) right away: a lock and a hash, like
+//!   prometheus-client's `Family::get_or_create`. A route rule's are created **on its first
+//!   answer** (or first retry), so that building a configuration of thousands of routes
+//!   does no registry work for them; [`RouteMetrics::register`] creates them up front.
 //! - [`MetricsLayer::new`] (route) and [`MetricsLayer::upstream`] (backend) wrap a service
 //!   and record every response: a relaxed atomic add per counter, an `Instant` read, no
-//!   lock, no allocation, no label hashing.
+//!   allocation, no label hashing, and no lock except once per route handle, when its first
+//!   answer creates its series (after that, finding them is one atomic load).
+//!
+//! # Series of routes that have not served
+//!
+//! A route rule that has answered no request since it was built has no series yet: the
+//! downstream families below list only rules that have served (or were
+//! [registered](RouteMetrics::register)). A rule's series are created all together and are
+//! never removed, so once a rule shows up it keeps all five `code_class` series, its
+//! histogram and its retries counter, and a reload that keeps it continues them. Read a
+//! missing series as zero (PromQL's `or vector(0)`, or `absent()` for alerts).
 //! - Policies with outcomes the response does not show bump a [`PolicyCounter`]:
 //!   [`RouteMetrics::retries`] for the retry layer, [`BackendMetrics::ejections`] for the
 //!   code that ejects endpoints.
@@ -24,7 +36,7 @@
 //!
 //! | family | type | extra label | what |
 //! |---|---|---|---|
-//! | `gateway_requests_total` | counter | `code_class` (`1xx`…`5xx`) | requests answered, by status class; all five series exist from the start |
+//! | `gateway_requests_total` | counter | `code_class` (`1xx`…`5xx`) | requests answered, by status class; all five series appear at the rule's first answer |
 //! | `gateway_response_flags_total` | counter | `flag` (`RL`, `UT`, `URX`, …) | responses carrying a [`ResponseFlag`](crate::ResponseFlag): answers the gateway made itself (rate limited, timeouts, no healthy upstream…) or upstream answers it marked (retries exhausted); a series appears once non-zero |
 //! | `gateway_request_duration_seconds` | histogram | | time from the request entering the layer to the response headers |
 //! | `gateway_retries_total` | counter | | retries sent, bumped through [`RouteMetrics::retries`] |

@@ -9,7 +9,7 @@ use prometheus_client::{
 use std::{fmt, sync::Arc};
 
 use super::{
-    handles::{BackendMetrics, PolicyCounter, Recorder, RouteMetrics},
+    handles::{BackendMetrics, PolicyCounter, Recorder, RouteCells, RouteMetrics},
     series::{CODE_CLASSES, DurationHistogram, FlagFamily},
 };
 use crate::extensions::ResourceRef;
@@ -47,13 +47,27 @@ impl RouteLabels {
     /// the plan carries them. `route: None` labels what a listener answers when no route
     /// matched (`NR`).
     pub fn from_refs(listener: &ResourceRef, route: Option<&ResourceRef>) -> Self {
-        Self {
+        let labels = Self {
             gateway: qualified(listener).into(),
             listener: listener.section.clone().unwrap_or_default(),
-            route: route.map(qualified).unwrap_or_default().into(),
-            rule: route
-                .and_then(|route| route.section.clone())
-                .unwrap_or_default(),
+            route: Arc::default(),
+            rule: Arc::default(),
+        };
+        match route {
+            Some(route) => labels.for_rule(route),
+            None => labels,
+        }
+    }
+
+    /// The labels of the rule `route` served by the same listener as `self`, sharing the
+    /// `gateway` and `listener` strings: a builder makes the listener's labels once
+    /// ([`RouteLabels::from_refs`] without a route) and derives each rule's from them.
+    pub fn for_rule(&self, route: &ResourceRef) -> Self {
+        Self {
+            gateway: self.gateway.clone(),
+            listener: self.listener.clone(),
+            route: qualified(route).into(),
+            rule: route.section.clone().unwrap_or_default(),
         }
     }
 }
@@ -120,9 +134,10 @@ struct BackendClassLabels {
 ///
 /// Create it once per process, share it in an `Arc` with the admin server
 /// ([`AdminState::with_metrics`](crate::admin::AdminState::with_metrics)) and with whoever
-/// builds route stacks, which resolve a [`RouteMetrics`] per route rule with
+/// builds route stacks, which take a [`RouteMetrics`] per route rule with
 /// [`Metrics::route`] and a [`BackendMetrics`] per backend with [`Metrics::backend`].
-/// Resolving locks and hashes; recording through the resolved handles does not.
+/// Creating a series locks and hashes; recording through a handle whose series exist does
+/// not.
 ///
 /// Series are never removed: a route that disappears on reload keeps its last values, and
 /// resolving the same labels again (a reload that keeps the route) continues the same
@@ -130,15 +145,44 @@ struct BackendClassLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RouteClassLabels, Counter>,
-    response_flags: FlagFamily<RouteLabels>,
-    request_duration: Family<RouteLabels, DurationHistogram>,
-    retries: Family<RouteLabels, Counter>,
+    route: Arc<RouteFamilies>,
     upstream_requests: Family<BackendClassLabels, Counter>,
     upstream_errors: FlagFamily<BackendLabels>,
     upstream_duration: Family<BackendLabels, DurationHistogram>,
     upstream_active: Family<BackendLabels, Gauge>,
     upstream_ejections: Family<BackendLabels, Counter>,
+}
+
+/// The downstream families, shared by the registry, which encodes them, and by every
+/// [`RouteMetrics`], which creates its series in them on first use.
+#[derive(Debug, Default)]
+pub(crate) struct RouteFamilies {
+    requests: Family<RouteClassLabels, Counter>,
+    response_flags: FlagFamily<RouteLabels>,
+    request_duration: Family<RouteLabels, DurationHistogram>,
+    retries: Family<RouteLabels, Counter>,
+}
+
+impl RouteFamilies {
+    /// The cells of the rule labelled `labels`: looked up, or created (every series of the
+    /// rule at once: the five status classes, the flag cells, the histogram, the retries).
+    pub(crate) fn resolve(&self, labels: &RouteLabels) -> RouteCells {
+        let by_class = CODE_CLASSES.map(|code_class| {
+            self.requests.get_or_create_owned(&RouteClassLabels {
+                route: labels.clone(),
+                code_class,
+            })
+        });
+        RouteCells::new(
+            Recorder::new(
+                by_class,
+                self.response_flags.get_or_create(labels),
+                self.request_duration.get_or_create_owned(labels),
+                None,
+            ),
+            self.retries.get_or_create_owned(labels),
+        )
+    }
 }
 
 impl Default for Metrics {
@@ -156,10 +200,7 @@ impl Metrics {
     /// The gateway's families added to `registry`, which may already hold other metrics
     /// (process metrics, a library's own) that should be served on the same endpoint.
     pub fn with_registry(mut registry: Registry) -> Self {
-        let requests = Family::default();
-        let response_flags = FlagFamily::default();
-        let request_duration = Family::default();
-        let retries = Family::default();
+        let route = Arc::new(RouteFamilies::default());
         let upstream_requests = Family::default();
         let upstream_errors = FlagFamily::default();
         let upstream_duration = Family::default();
@@ -168,23 +209,23 @@ impl Metrics {
         registry.register(
             "gateway_requests",
             "Downstream requests answered, by route rule and status class",
-            Family::clone(&requests),
+            Family::clone(&route.requests),
         );
         registry.register(
             "gateway_response_flags",
             "Downstream responses carrying an Envoy response flag (answers the gateway made itself, or upstream answers it marked), by route rule and flag",
-            FlagFamily::clone(&response_flags),
+            FlagFamily::clone(&route.response_flags),
         );
         registry.register_with_unit(
             "gateway_request_duration",
             "Time from receiving a downstream request to its response headers, by route rule",
             Unit::Seconds,
-            Family::clone(&request_duration),
+            Family::clone(&route.request_duration),
         );
         registry.register(
             "gateway_retries",
             "Retries sent by the retry policy, by route rule",
-            Family::clone(&retries),
+            Family::clone(&route.retries),
         );
         registry.register(
             "gateway_upstream_requests",
@@ -214,10 +255,7 @@ impl Metrics {
         );
         Self {
             registry,
-            requests,
-            response_flags,
-            request_duration,
-            retries,
+            route,
             upstream_requests,
             upstream_errors,
             upstream_duration,
@@ -237,27 +275,14 @@ impl Metrics {
         text::encode(out, &self.registry)
     }
 
-    /// The handles of one route rule: looks up (or creates) its series once, so that the
-    /// [`MetricsLayer`](super::MetricsLayer) built from them only does atomic adds. Call it
-    /// while building the rule's stack, never per request.
+    /// The handles of one route rule, for the [`MetricsLayer`](super::MetricsLayer) of its
+    /// stack and its retry layer. Cheap: no lock, no lookup. The rule's series are created
+    /// when it first records (its first answer, or a retry), so a rule that has served
+    /// nothing has no series yet; [`RouteMetrics::register`] creates them at once. After
+    /// that, recording is an atomic load and atomic adds. Call it while building the rule's
+    /// stack, never per request.
     pub fn route(&self, labels: &RouteLabels) -> RouteMetrics {
-        let by_class = CODE_CLASSES.map(|code_class| {
-            self.requests.get_or_create_owned(&RouteClassLabels {
-                route: labels.clone(),
-                code_class,
-            })
-        });
-        let recorder = Recorder::new(
-            by_class,
-            self.response_flags.get_or_create(labels),
-            self.request_duration.get_or_create_owned(labels),
-            None,
-        );
-        RouteMetrics::new(
-            recorder,
-            PolicyCounter::from_counter(self.retries.get_or_create_owned(labels)),
-            labels.clone(),
-        )
+        RouteMetrics::new(self.route.clone(), labels.clone())
     }
 
     /// The handles of one backend, resolved once like [`Metrics::route`]. Several route
@@ -270,12 +295,12 @@ impl Metrics {
                     code_class,
                 })
         });
-        let recorder = Recorder::new(
+        let recorder = Arc::new(Recorder::new(
             by_class,
             self.upstream_errors.get_or_create(labels),
             self.upstream_duration.get_or_create_owned(labels),
             Some(self.upstream_active.get_or_create_owned(labels)),
-        );
+        ));
         BackendMetrics::new(
             recorder,
             PolicyCounter::from_counter(self.upstream_ejections.get_or_create_owned(labels)),

@@ -418,6 +418,12 @@ fn labels_from_plan_references() {
         RouteLabels::from_refs(&listener, None),
         RouteLabels::new("infra/edge", "https", "", "")
     );
+    let other = ResourceRef::new("gateway.networking.k8s.io", "HTTPRoute", "shop", "cart")
+        .with_section("0");
+    assert_eq!(
+        RouteLabels::from_refs(&listener, None).for_rule(&other),
+        RouteLabels::new("infra/edge", "https", "shop/cart", "0")
+    );
 
     let service = ResourceRef::new("", "Service", "shop", "cart").with_section("8080");
     assert_eq!(
@@ -444,5 +450,138 @@ async fn label_values_are_escaped() {
     assert!(
         text.contains(r#"gateway_requests_total{gateway="ns/gw",listener="l",route="ns/r",rule="a\"b",code_class="2xx"} 1"#),
         "{text}"
+    );
+}
+
+/// Whether the exposition has any `gateway_requests_total` series for the test route.
+fn has_route_series(metrics: &Metrics) -> bool {
+    exposition(metrics)
+        .lines()
+        .any(|line| line.starts_with("gateway_") && line.contains(ROUTE))
+}
+
+#[tokio::test]
+async fn route_series_appear_at_the_first_answer() {
+    let metrics = Metrics::new();
+    let route = metrics.route(&route_labels());
+    let service = MetricsLayer::new(&route).layer(tower::service_fn(answer));
+    // Building the stack created nothing: an exposition without any series (empty
+    // families are left out).
+    assert!(!has_route_series(&metrics));
+    assert_eq!(exposition(&metrics), "# EOF\n");
+
+    send(&service, "/ok").await;
+    let samples = samples(&exposition(&metrics));
+    // The first answer created every series of the rule at once.
+    for (class, count) in [
+        ("1xx", "0"),
+        ("2xx", "1"),
+        ("3xx", "0"),
+        ("4xx", "0"),
+        ("5xx", "0"),
+    ] {
+        assert_eq!(
+            value(
+                &samples,
+                &format!(r#"gateway_requests_total{{{ROUTE},code_class="{class}"}}"#)
+            )
+            .as_deref(),
+            Some(count),
+            "{class} in {samples:#?}"
+        );
+    }
+    assert_eq!(
+        value(&samples, &format!("gateway_retries_total{{{ROUTE}}}")).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(
+            &samples,
+            &format!("gateway_request_duration_seconds_count{{{ROUTE}}}")
+        )
+        .as_deref(),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn register_and_retries_create_the_series_without_an_answer() {
+    let metrics = Metrics::new();
+    let registered = metrics.route(&route_labels());
+    registered.register();
+    registered.register();
+    let samples_now = samples(&exposition(&metrics));
+    assert_eq!(
+        value(
+            &samples_now,
+            &format!(r#"gateway_requests_total{{{ROUTE},code_class="2xx"}}"#)
+        )
+        .as_deref(),
+        Some("0")
+    );
+
+    // A retry is a first use too, and reading a counter sees every handle of its labels.
+    let other_labels = RouteLabels::new("default/gw", "http", "default/api", "1");
+    let retried = metrics.route(&other_labels);
+    retried.retries().inc();
+    assert_eq!(metrics.route(&other_labels).retries().get(), 1);
+    let samples_now = samples(&exposition(&metrics));
+    let other = r#"gateway="default/gw",listener="http",route="default/api",rule="1""#;
+    assert_eq!(
+        value(&samples_now, &format!("gateway_retries_total{{{other}}}")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        value(
+            &samples_now,
+            &format!(r#"gateway_requests_total{{{other},code_class="5xx"}}"#)
+        )
+        .as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn concurrent_first_answers_share_one_set_of_series() {
+    const THREADS: usize = 8;
+    const ANSWERS: usize = 500;
+    let metrics = Metrics::new();
+    // Two handles of the same labels (two builds), used from many threads at once: every
+    // first use races to create the series, and no answer may land in a lost cell.
+    let handles = [
+        metrics.route(&route_labels()),
+        metrics.route(&route_labels()),
+    ];
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let recording = handles[thread % 2].recording();
+            let retries = handles[thread % 2].retries().clone();
+            scope.spawn(move || {
+                for _ in 0..ANSWERS {
+                    recording.answered(StatusCode::OK, None, Duration::from_millis(1));
+                    retries.inc();
+                }
+            });
+        }
+    });
+    let samples = samples(&exposition(&metrics));
+    let total = (THREADS * ANSWERS).to_string();
+    assert_eq!(
+        value(
+            &samples,
+            &format!(r#"gateway_requests_total{{{ROUTE},code_class="2xx"}}"#)
+        ),
+        Some(total.clone())
+    );
+    assert_eq!(
+        value(&samples, &format!("gateway_retries_total{{{ROUTE}}}")),
+        Some(total.clone())
+    );
+    assert_eq!(
+        value(
+            &samples,
+            &format!("gateway_request_duration_seconds_count{{{ROUTE}}}")
+        ),
+        Some(total)
     );
 }

@@ -106,9 +106,9 @@ type RuleHandles = HashMap<Arc<ResourceRef>, (RouteMetrics, u64)>;
 /// The metric handles of one listener's rules while its stacks are built.
 #[derive(Debug, Default)]
 pub(crate) struct ListenerMetrics {
-    /// The registry, the listener and this build's generation; `None` when metrics are
-    /// off.
-    on: Option<(Arc<Metrics>, ResourceRef, u64)>,
+    /// The registry, the listener, its labels (shared by every rule's) and this build's
+    /// generation; `None` when metrics are off.
+    on: Option<(Arc<Metrics>, ResourceRef, RouteLabels, u64)>,
     rules: RuleHandles,
 }
 
@@ -116,12 +116,12 @@ impl ListenerMetrics {
     /// The handles of `rule`, when metrics are on: kept from an earlier build (one hash
     /// lookup) or resolved.
     pub(crate) fn rule(&mut self, rule: &Arc<ResourceRef>) -> Option<RouteMetrics> {
-        let (metrics, listener, generation) = self.on.as_ref()?;
+        let (metrics, _, labels, generation) = self.on.as_ref()?;
         if let Some((handles, used)) = self.rules.get_mut(&**rule) {
             *used = *generation;
             return Some(handles.clone());
         }
-        let handles = metrics.route(&RouteLabels::from_refs(listener, Some(rule)));
+        let handles = metrics.route(&labels.for_rule(rule));
         self.rules
             .insert(rule.clone(), (handles.clone(), *generation));
         Some(handles)
@@ -194,7 +194,12 @@ impl BuildContext {
                 .unwrap_or_default()
         });
         ListenerMetrics {
-            on: Some((metrics, listener.clone(), self.generation)),
+            on: Some((
+                metrics,
+                listener.clone(),
+                RouteLabels::from_refs(listener, None),
+                self.generation,
+            )),
             rules,
         }
     }
@@ -202,7 +207,7 @@ impl BuildContext {
     /// Keeps the handles of the rules this build served on the listener, for the next
     /// build.
     pub(crate) fn finish_listener_metrics(&mut self, handles: ListenerMetrics) {
-        let Some((_, listener, generation)) = handles.on else {
+        let Some((_, listener, _, generation)) = handles.on else {
             return;
         };
         let mut rules = handles.rules;
