@@ -106,6 +106,47 @@ impl MatchedRouteCell {
 #[derive(Clone, Debug)]
 pub struct MatchedPrefix(pub Arc<str>);
 
+/// What the router learned about a request, set as one extension before the rule's stack
+/// runs: one insertion instead of three keeps the request's extension map within its first
+/// table. Layers read it through [`listener_port`], [`matched_route`] and
+/// [`matched_prefix`], which also accept the separate [`ListenerPort`], [`MatchedRoute`] and
+/// [`MatchedPrefix`] extensions a stack without the gateway's router may set.
+#[derive(Clone, Debug)]
+pub struct RouteContext {
+    /// The Gateway listener port.
+    pub port: ListenerPort,
+    /// The route rule matched.
+    pub route: MatchedRoute,
+    /// The path prefix matched, for `PathPrefix` matches.
+    pub prefix: Option<MatchedPrefix>,
+}
+
+/// The listener port of a request: the router's [`RouteContext`], else a [`ListenerPort`].
+pub fn listener_port(extensions: &http::Extensions) -> Option<ListenerPort> {
+    match extensions.get::<RouteContext>() {
+        Some(context) => Some(context.port),
+        None => extensions.get::<ListenerPort>().copied(),
+    }
+}
+
+/// The route rule a request matched: the router's [`RouteContext`], else a
+/// [`MatchedRoute`].
+pub fn matched_route(extensions: &http::Extensions) -> Option<&MatchedRoute> {
+    match extensions.get::<RouteContext>() {
+        Some(context) => Some(&context.route),
+        None => extensions.get::<MatchedRoute>(),
+    }
+}
+
+/// The path prefix a request matched: the router's [`RouteContext`] (which has none for
+/// other kinds of path match), else a [`MatchedPrefix`].
+pub fn matched_prefix(extensions: &http::Extensions) -> Option<&MatchedPrefix> {
+    match extensions.get::<RouteContext>() {
+        Some(context) => context.prefix.as_ref(),
+        None => extensions.get::<MatchedPrefix>(),
+    }
+}
+
 /// The address of the client as the listener's policy computes it: the peer address, or
 /// an address taken from `X-Forwarded-For` past the trusted hops. Set before the router
 /// runs; IP rules, per-client rate limits and the access log read it. When absent, layers
@@ -117,3 +158,46 @@ pub struct ClientAddr(pub std::net::IpAddr);
 /// and tracing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub http::HeaderValue);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str) -> MatchedRoute {
+        MatchedRoute(Arc::new(ResourceRef::new(
+            "gateway.networking.k8s.io",
+            "HTTPRoute",
+            "default",
+            name,
+        )))
+    }
+
+    #[test]
+    fn the_router_context_answers_before_separate_extensions() {
+        let mut extensions = http::Extensions::new();
+        extensions.insert(ListenerPort(8080));
+        extensions.insert(route("separate"));
+        extensions.insert(MatchedPrefix("/separate".into()));
+        assert_eq!(listener_port(&extensions), Some(ListenerPort(8080)));
+        assert_eq!(&*matched_route(&extensions).unwrap().0.name, "separate");
+        assert_eq!(&*matched_prefix(&extensions).unwrap().0, "/separate");
+
+        extensions.insert(RouteContext {
+            port: ListenerPort(80),
+            route: route("routed"),
+            prefix: None,
+        });
+        assert_eq!(listener_port(&extensions), Some(ListenerPort(80)));
+        assert_eq!(&*matched_route(&extensions).unwrap().0.name, "routed");
+        // The router matched no prefix: a stale separate prefix does not leak through.
+        assert!(matched_prefix(&extensions).is_none());
+    }
+
+    #[test]
+    fn nothing_set_is_nothing_matched() {
+        let extensions = http::Extensions::new();
+        assert_eq!(listener_port(&extensions), None);
+        assert!(matched_route(&extensions).is_none());
+        assert!(matched_prefix(&extensions).is_none());
+    }
+}

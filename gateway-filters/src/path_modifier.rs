@@ -2,7 +2,8 @@
 //! `HTTPPathModifier`).
 //!
 //! `ReplacePrefixMatch` replaces the prefix the route matched (the router records it in the
-//! [`MatchedPrefix`](gateway_core::extensions::MatchedPrefix) request extension) on path
+//! [`RouteContext`](gateway_core::extensions::RouteContext) request extension; other stacks
+//! may set a [`MatchedPrefix`](gateway_core::extensions::MatchedPrefix)) on path
 //! segment boundaries, as the Gateway API table says:
 //!
 //! | request path | matched prefix | replacement | result     |

@@ -43,7 +43,7 @@
 //! request extensions, so put the client address and request id layers outside this one.
 //! Response flags ([`ResponseFlag`](gateway_core::ResponseFlag)), the upstream endpoint
 //! ([`UpstreamEndpoint`](gateway_core::backend::UpstreamEndpoint)), the matched route
-//! ([`MatchedRoute`](gateway_core::extensions::MatchedRoute), request or response side) and
+//! ([`matched_route`](gateway_core::extensions::matched_route), request or response side) and
 //! health check answers ([`HealthCheckResponse`](crate::health_check::HealthCheckResponse))
 //! come from the response extensions. `DC` is added when the client went away before the
 //! response ended; then, without a response head, the code is `0`. `%UPSTREAM_CLUSTER%` is

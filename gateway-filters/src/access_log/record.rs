@@ -4,7 +4,9 @@
 use gateway_core::{
     ResponseFlag,
     backend::UpstreamEndpoint,
-    extensions::{ClientAddr, ConnectionInfo, MatchedRoute, MatchedRouteCell, RequestId},
+    extensions::{
+        ClientAddr, ConnectionInfo, MatchedRoute, MatchedRouteCell, RequestId, matched_route,
+    },
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use std::{
@@ -50,7 +52,7 @@ impl RequestFacts {
     /// [`MatchedRouteCell`] for a router further in to report its route.
     pub(crate) fn capture(shared: &Arc<Shared>, parts: &mut http::request::Parts) -> Self {
         let route = MatchedRouteCell::default();
-        if let Some(matched) = parts.extensions.get::<MatchedRoute>() {
+        if let Some(matched) = matched_route(&parts.extensions) {
             route.report(matched);
         } else if shared.wants_route {
             parts.extensions.insert(route.clone());
@@ -129,7 +131,7 @@ impl ResponseFacts {
                 downstream_closed: false,
             },
             upstream: extensions.get::<UpstreamEndpoint>().map(|up| up.0),
-            route: extensions.get::<MatchedRoute>().cloned(),
+            route: matched_route(extensions).cloned(),
             health_check: extensions.get::<HealthCheckResponse>().is_some(),
             first_byte: Some(Instant::now()),
             sent: 0,

@@ -2,7 +2,7 @@
 
 use gateway_core::{
     ResponseFlag,
-    extensions::{ClientAddr, ConnectionInfo, MatchedRoute, MatchedRouteCell},
+    extensions::{ClientAddr, ConnectionInfo, MatchedRouteCell, matched_route},
 };
 use http::{HeaderMap, HeaderValue, Method, header::USER_AGENT};
 use opentelemetry::{
@@ -224,7 +224,7 @@ impl Shared {
             Some(cell) => cell.clone(),
             None => {
                 let cell = MatchedRouteCell::default();
-                if let Some(matched) = request.extensions().get::<MatchedRoute>() {
+                if let Some(matched) = matched_route(request.extensions()) {
                     cell.report(matched);
                 }
                 request.extensions_mut().insert(cell.clone());

@@ -1,6 +1,6 @@
 //! Building the `Location` of a redirect from the configuration and the request.
 
-use gateway_core::extensions::{ConnectionInfo, ListenerPort, MatchedPrefix};
+use gateway_core::extensions::{ConnectionInfo, listener_port, matched_prefix};
 use http::header::HOST;
 
 use super::RedirectConfig;
@@ -19,19 +19,14 @@ pub(super) fn location<B>(config: &RedirectConfig, request: &http::Request<B>) -
         // A scheme without a port means that scheme's well-known port.
         (None, Some(_)) => None,
         // Neither: the Gateway listener's port (as written in the Gateway, not the bound one).
-        (None, None) => request
-            .extensions()
-            .get::<ListenerPort>()
+        (None, None) => listener_port(request.extensions())
             .map(|p| p.0)
             .or(request_port),
     }
     .filter(|port| Some(*port) != well_known_port(scheme));
 
     let uri = request.uri();
-    let prefix = request
-        .extensions()
-        .get::<MatchedPrefix>()
-        .map(|p| p.0.clone());
+    let prefix = matched_prefix(request.extensions()).map(|p| p.0.clone());
     let new_path = config
         .path
         .as_ref()

@@ -7,7 +7,8 @@
 //!   [`ConnectionInfo`](gateway_core::extensions::ConnectionInfo), default `http`);
 //! - host: [`RedirectConfig::hostname`], else the request's `Host` without its port;
 //! - port: [`RedirectConfig::port`]; else, when a scheme is configured, that scheme's
-//!   well-known port; else the Gateway listener's port (the
+//!   well-known port; else the Gateway listener's port (the router's
+//!   [`RouteContext`](gateway_core::extensions::RouteContext), or a
 //!   [`ListenerPort`](gateway_core::extensions::ListenerPort) extension: the port written
 //!   in the Gateway, not the one a listen map binds). A port equal to the scheme's
 //!   well-known one (http/80, https/443) is left out of `Location`;

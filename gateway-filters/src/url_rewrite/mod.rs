@@ -5,8 +5,9 @@
 //! [`UrlRewriteConfig::path`] replaces the path:
 //!
 //! - `ReplaceFullPath`: the whole path becomes the configured one;
-//! - `ReplacePrefixMatch`: the prefix the route matched (the
-//!   [`MatchedPrefix`](gateway_core::extensions::MatchedPrefix) extension the router sets)
+//! - `ReplacePrefixMatch`: the prefix the route matched (from the router's
+//!   [`RouteContext`](gateway_core::extensions::RouteContext), or a
+//!   [`MatchedPrefix`](gateway_core::extensions::MatchedPrefix) extension in other stacks)
 //!   is replaced on segment boundaries, see [`crate::path_modifier`]. Without that
 //!   extension, or when the path does not start with it, the path is left unchanged.
 //!

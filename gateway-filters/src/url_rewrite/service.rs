@@ -1,6 +1,6 @@
 //! The rewrite itself: `Host`/authority and path, before the inner service runs.
 
-use gateway_core::extensions::MatchedPrefix;
+use gateway_core::extensions::matched_prefix;
 use http::{Uri, header::HOST, uri::Authority};
 use std::{
     sync::Arc,
@@ -73,10 +73,7 @@ pub(super) fn rewrite<B>(config: &UrlRewriteConfig, request: &mut http::Request<
         }
     }
     if let Some(path) = &config.path {
-        let prefix = request
-            .extensions()
-            .get::<MatchedPrefix>()
-            .map(|p| p.0.clone());
+        let prefix = matched_prefix(request.extensions()).map(|p| p.0.clone());
         match path.apply(request.uri().path(), prefix.as_deref()) {
             Some(new_path) => match with_path(request.uri(), &new_path) {
                 Some(uri) => *request.uri_mut() = uri,

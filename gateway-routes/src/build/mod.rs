@@ -15,7 +15,7 @@ pub use stack::{BuildCarry, BuildContext};
 
 use gateway_core::{
     HttpService,
-    extensions::{ListenerPort, MatchedRoute, ResourceRef},
+    extensions::{ListenerPort, MatchedRoute, ResourceRef, RouteContext},
     limits::ListenerLimits,
     listener::{SocketConfig, SocketState},
 };
@@ -150,8 +150,11 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
             .iter()
             .map(|entry| RouteSlot {
                 matcher: RequestMatch::clone(&entry.matcher),
-                route: MatchedRoute(vhost.rules[entry.rule].resource.clone()),
-                prefix: matched_prefix(&entry.matcher),
+                context: RouteContext {
+                    port: router.port,
+                    route: MatchedRoute(vhost.rules[entry.rule].resource.clone()),
+                    prefix: matched_prefix(&entry.matcher),
+                },
                 jwt: jwt[entry.rule].clone(),
                 service: services[entry.rule].clone(),
             })

@@ -12,7 +12,7 @@
 use gateway_core::{
     HttpService, Request, Response, ResponseFlag,
     error::local_response,
-    extensions::{ListenerPort, MatchedPrefix, MatchedRoute, MatchedRouteCell},
+    extensions::{ListenerPort, MatchedPrefix, MatchedRouteCell, RouteContext},
     service::ResponseFuture,
 };
 use gateway_filters::jwt::JwtLayer;
@@ -34,8 +34,8 @@ use crate::plan::{HostMatch, PathMatch, RequestMatch};
 #[derive(Debug)]
 pub(crate) struct RouteSlot {
     pub(crate) matcher: RequestMatch,
-    pub(crate) route: MatchedRoute,
-    pub(crate) prefix: Option<MatchedPrefix>,
+    /// The facts the request carries into the rule's stack (route, prefix, port).
+    pub(crate) context: RouteContext,
     /// JWT authentication to pass before the route is chosen again with the claims.
     pub(crate) jwt: Option<JwtLayer>,
     pub(crate) service: HttpService,
@@ -104,7 +104,7 @@ impl SocketRouter {
 
     /// Routes one request.
     pub fn route(&self, request: Request) -> ResponseFuture {
-        let Some((listener, slot)) = self.find(&request) else {
+        let Some(slot) = self.find(&request) else {
             return no_route();
         };
         match &slot.jwt {
@@ -118,7 +118,7 @@ impl SocketRouter {
                     }
                 })
             }
-            _ => dispatch(listener, slot, request),
+            _ => dispatch(slot, request),
         }
     }
 
@@ -126,31 +126,26 @@ impl SocketRouter {
     /// headers it gained.
     fn route_authenticated(&self, request: Request) -> ResponseFuture {
         match self.find(&request) {
-            Some((listener, slot)) => dispatch(listener, slot, request),
+            Some(slot) => dispatch(slot, request),
             None => no_route(),
         }
     }
 
-    /// The listener and route slot of a request.
-    fn find(&self, request: &Request) -> Option<(&ListenerRouter, &RouteSlot)> {
+    /// The route slot of a request.
+    fn find(&self, request: &Request) -> Option<&RouteSlot> {
         let host = lowercase(request_host(request));
         let listener = self.listeners.iter().find(|l| l.hostname.matches(&host))?;
-        let slot = listener.route(&host, request)?;
-        Some((listener, slot))
+        listener.route(&host, request)
     }
 }
 
 /// Hands a request to its rule's stack, recording what was matched.
-fn dispatch(listener: &ListenerRouter, slot: &RouteSlot, mut request: Request) -> ResponseFuture {
+fn dispatch(slot: &RouteSlot, mut request: Request) -> ResponseFuture {
     let extensions = request.extensions_mut();
     if let Some(cell) = extensions.get::<MatchedRouteCell>() {
-        cell.report(&slot.route);
+        cell.report(&slot.context.route);
     }
-    extensions.insert(listener.port);
-    extensions.insert(slot.route.clone());
-    if let Some(prefix) = &slot.prefix {
-        extensions.insert(prefix.clone());
-    }
+    extensions.insert(slot.context.clone());
     slot.service.call_shared(request)
 }
 
