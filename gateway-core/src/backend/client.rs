@@ -52,7 +52,6 @@ impl ConnectionOptions {
 struct Inner {
     pools: Pools,
     limits: Limits,
-    response_header_timeout: Duration,
 }
 
 /// Connection pools to upstream endpoints, for HTTP/1.1 and prior-knowledge HTTP/2.
@@ -117,7 +116,6 @@ impl UpstreamClient {
             inner: Arc::new(Inner {
                 pools,
                 limits: limits.clone(),
-                response_header_timeout: limits.upstream_response_header_timeout,
             }),
         }
     }
@@ -140,7 +138,7 @@ impl UpstreamClient {
 
     /// Time allowed between sending a request and receiving response headers.
     pub(crate) fn response_header_timeout(&self) -> Duration {
-        self.inner.response_header_timeout
+        self.inner.limits.upstream_response_header_timeout
     }
 
     /// TCP keepalive for connections made outside the pools (upgrades).
@@ -153,10 +151,7 @@ impl fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamClient")
             .field("connect_timeout", &self.connect_timeout())
-            .field(
-                "response_header_timeout",
-                &self.inner.response_header_timeout,
-            )
+            .field("response_header_timeout", &self.response_header_timeout())
             .finish_non_exhaustive()
     }
 }

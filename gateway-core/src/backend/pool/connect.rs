@@ -37,11 +37,9 @@ pub(in crate::backend) async fn connect_tcp(
     }
 }
 
-/// A new HTTP/1.1 connection to `endpoint`.
-pub(super) async fn http1(
-    endpoint: SocketAddr,
-    pools: &Pools,
-) -> Result<http1::SendRequest<BoxBody>, ProxyError> {
+/// A TCP connection to `endpoint` with the pools' socket settings; the pools' sweep runs
+/// from the first one on.
+async fn pooled_stream(endpoint: SocketAddr, pools: &Pools) -> Result<TcpStream, ProxyError> {
     let settings = pools.settings();
     let stream = connect_tcp(
         endpoint,
@@ -50,6 +48,16 @@ pub(super) async fn http1(
     )
     .await?;
     pools.ensure_sweeping();
+    Ok(stream)
+}
+
+/// A new HTTP/1.1 connection to `endpoint`.
+pub(super) async fn http1(
+    endpoint: SocketAddr,
+    pools: &Pools,
+) -> Result<http1::SendRequest<BoxBody>, ProxyError> {
+    let settings = pools.settings();
+    let stream = pooled_stream(endpoint, pools).await?;
     let mut builder = http1::Builder::new();
     if let Some(max) = settings.max_headers {
         builder.max_headers(max);
@@ -58,11 +66,7 @@ pub(super) async fn http1(
         .handshake(TokioIo::new(stream))
         .await
         .map_err(errors::from_hyper)?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(%endpoint, error = %err, "upstream connection failed");
-        }
-    });
+    drive(endpoint, connection);
     Ok(sender)
 }
 
@@ -72,13 +76,7 @@ pub(super) async fn h2c(
     pools: &Pools,
 ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
     let settings = pools.settings();
-    let stream = connect_tcp(
-        endpoint,
-        settings.connect_timeout,
-        settings.tcp_keepalive.as_ref(),
-    )
-    .await?;
-    pools.ensure_sweeping();
+    let stream = pooled_stream(endpoint, pools).await?;
     let http2 = &settings.http2;
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
@@ -98,10 +96,18 @@ pub(super) async fn h2c(
         Ok(result) => result.map_err(errors::from_hyper)?,
         Err(_elapsed) => return Err(ProxyError::Connect("HTTP/2 handshake timed out".into())),
     };
+    drive(endpoint, connection);
+    Ok(sender)
+}
+
+/// Drives an upstream connection in a task of its own until it closes.
+fn drive(
+    endpoint: SocketAddr,
+    connection: impl Future<Output = hyper::Result<()>> + Send + 'static,
+) {
     tokio::spawn(async move {
         if let Err(err) = connection.await {
-            tracing::debug!(%endpoint, error = %err, "upstream HTTP/2 connection failed");
+            tracing::debug!(%endpoint, error = %err, "upstream connection failed");
         }
     });
-    Ok(sender)
 }

@@ -24,6 +24,15 @@ use crate::{BoxBody, ProxyError, Request, backend::errors};
 /// turn hands the request back unsent (closed by the upstream while parked).
 const STALE_RETRIES: usize = 3;
 
+/// The request hyper handed back unsent (the connection closed before it was written, so
+/// another connection may carry it), or the exchange's error.
+fn unsent(mut err: hyper::client::conn::TrySendError<Request>) -> Result<Request, ProxyError> {
+    match err.take_message() {
+        Some(request) => Ok(request),
+        None => Err(errors::from_hyper(err.into_error())),
+    }
+}
+
 /// An HTTP/1.1 connection waiting for its next request.
 struct Parked {
     sender: http1::SendRequest<BoxBody>,
@@ -42,6 +51,8 @@ struct H2Connection {
 /// The connections of one endpoint.
 pub(super) struct EndpointPool {
     addr: SocketAddr,
+    /// How many HTTP/1.1 connections may be parked (0: none).
+    capacity: usize,
     /// Parked HTTP/1.1 connections, made on first return (h2c endpoints never need it).
     parked: OnceLock<ArrayQueue<Parked>>,
     h2: ArcSwapOption<H2Connection>,
@@ -59,9 +70,10 @@ impl std::fmt::Debug for EndpointPool {
 }
 
 impl EndpointPool {
-    pub(super) fn new(addr: SocketAddr) -> Self {
+    pub(super) fn new(addr: SocketAddr, capacity: usize) -> Self {
         Self {
             addr,
+            capacity,
             parked: OnceLock::new(),
             h2: ArcSwapOption::empty(),
             h2_connecting: tokio::sync::Mutex::new(()),
@@ -88,10 +100,7 @@ impl EndpointPool {
                     let checkin = self.checkin(pools.settings(), parked.sender, parked.requests);
                     return Ok((response, checkin));
                 }
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(errors::from_hyper(err.into_error())),
-                },
+                Err(err) => request = unsent(err)?,
             }
         }
         let mut sender = connect::http1(self.addr, pools).await?;
@@ -126,21 +135,20 @@ impl EndpointPool {
         let retired = settings
             .max_requests_per_connection
             .is_some_and(|max| requests >= max.get());
-        if retired || settings.max_idle_per_endpoint == 0 {
-            return Checkin(None);
+        if retired || self.capacity == 0 {
+            return Checkin::none();
         }
         Checkin(Some(Returning {
             pool: self,
             sender,
             requests,
-            capacity: settings.max_idle_per_endpoint,
         }))
     }
 
     /// Parks `sender` once it is ready for another request.
-    fn park(self: Arc<Self>, sender: http1::SendRequest<BoxBody>, requests: u32, capacity: usize) {
+    fn park(self: Arc<Self>, sender: http1::SendRequest<BoxBody>, requests: u32) {
         if sender.is_ready() {
-            let queue = self.parked.get_or_init(|| ArrayQueue::new(capacity));
+            let queue = self.parked.get_or_init(|| ArrayQueue::new(self.capacity));
             // A full queue drops the connection, which closes it.
             let _ = queue.push(Parked {
                 sender,
@@ -153,7 +161,7 @@ impl EndpointPool {
             let mut sender = sender;
             tokio::spawn(async move {
                 if sender.ready().await.is_ok() {
-                    self.park(sender, requests, capacity);
+                    self.park(sender, requests);
                 }
             });
         }
@@ -169,14 +177,11 @@ impl EndpointPool {
             let connection = self.h2_connection(pools).await?;
             let mut sender = connection.sender.clone();
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Checkin(None))),
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) => {
-                        self.h2.compare_and_swap(&Some(connection), None);
-                        request = unsent;
-                    }
-                    None => return Err(errors::from_hyper(err.into_error())),
-                },
+                Ok(response) => return Ok((response, Checkin::none())),
+                Err(err) => {
+                    request = unsent(err)?;
+                    self.h2.compare_and_swap(&Some(connection), None);
+                }
             }
         }
         Err(ProxyError::Reset(
@@ -272,7 +277,6 @@ struct Returning {
     pool: Arc<EndpointPool>,
     sender: http1::SendRequest<BoxBody>,
     requests: u32,
-    capacity: usize,
 }
 
 impl Checkin {
@@ -289,9 +293,8 @@ impl Checkin {
                 pool,
                 sender,
                 requests,
-                capacity,
             } = returning;
-            pool.park(sender, requests, capacity);
+            pool.park(sender, requests);
         }
     }
 }

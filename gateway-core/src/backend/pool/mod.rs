@@ -124,16 +124,21 @@ impl Pools {
         if let Some(pool) = self.shared.endpoints.load().get(&endpoint) {
             return pool.clone();
         }
+        let new_pool = || {
+            Arc::new(EndpointPool::new(
+                endpoint,
+                self.settings().max_idle_per_endpoint,
+            ))
+        };
         self.shared.endpoints.rcu(|map| {
             let mut map = EndpointMap::clone(map);
-            map.entry(endpoint)
-                .or_insert_with(|| Arc::new(EndpointPool::new(endpoint)));
+            map.entry(endpoint).or_insert_with(new_pool);
             map
         });
         match self.shared.endpoints.load().get(&endpoint) {
             Some(pool) => pool.clone(),
             // Swept away between the two reads: a detached pool still serves this request.
-            None => Arc::new(EndpointPool::new(endpoint)),
+            None => new_pool(),
         }
     }
 

@@ -16,7 +16,7 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
 };
 
 use super::{Pools, Settings};
@@ -60,34 +60,45 @@ async fn exchange(pools: &Pools, protocol: AppProtocol, endpoint: SocketAddr) ->
     bytes
 }
 
-/// A raw HTTP/1.1 server that answers one request per connection and then closes the
-/// socket without saying so (no `connection: close`): every parked connection goes stale.
-/// Counts connections.
-async fn spawn_one_shot() -> (SocketAddr, Arc<AtomicUsize>) {
+/// A loopback server handing each accepted connection, numbered from 0, to `serve`;
+/// counts connections.
+async fn spawn_counting<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream, usize) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let counter = accepted.clone();
     tokio::spawn(async move {
         loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0; 4096];
-                let mut read = 0;
-                while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[read..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => read += n,
-                    }
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let id = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(stream, id));
         }
     });
     (addr, accepted)
+}
+
+/// A raw HTTP/1.1 server that answers one request per connection and then closes the
+/// socket without saying so (no `connection: close`): every parked connection goes stale.
+/// Counts connections.
+async fn spawn_one_shot() -> (SocketAddr, Arc<AtomicUsize>) {
+    spawn_counting(|mut stream, _| async move {
+        let mut buf = vec![0; 4096];
+        let mut read = 0;
+        while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf[read..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -163,34 +174,24 @@ async fn the_sweep_closes_idle_connections_and_forgets_the_endpoint() {
     assert_eq!(pools.endpoint_count(), 0);
 }
 
-/// An h2c server answering with its connection number; counts connections.
+/// An h2c server answering with its connection number and the request's `:authority`;
+/// counts connections.
 async fn spawn_h2c_counting() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let id = counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: http::Request<_>| {
-                    let authority = request.uri().authority().map(ToString::to_string);
-                    async move {
-                        let body = format!("{id} {}", authority.unwrap_or_default());
-                        Ok::<_, std::convert::Infallible>(http::Response::new(
-                            http_body_util::Full::new(Bytes::from(body)),
-                        ))
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-            });
-        }
-    });
-    (addr, accepted)
+    spawn_counting(|stream, id| async move {
+        let service = hyper::service::service_fn(move |request: http::Request<_>| {
+            let authority = request.uri().authority().map(ToString::to_string);
+            async move {
+                let body = format!("{id} {}", authority.unwrap_or_default());
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::from(body),
+                )))
+            }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    })
+    .await
 }
 
 #[tokio::test]
