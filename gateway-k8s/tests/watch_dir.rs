@@ -11,8 +11,8 @@
 
 use std::{fs, path::Path, time::Duration};
 
-use gateway_k8s::{load_dir, watch_dir};
-use tokio::{sync::mpsc, time::timeout};
+use gateway_k8s::{DirChanges, load_dir, watch_dir};
+use tokio::time::timeout;
 
 const DEBOUNCE: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -34,7 +34,7 @@ fn namespaces(dir: &Path) -> Vec<String> {
 }
 
 /// Waits for a notification, failing after [`DEADLINE`].
-async fn changed(rx: &mut mpsc::Receiver<()>, what: &str) {
+async fn changed(rx: &mut DirChanges, what: &str) {
     timeout(DEADLINE, rx.recv())
         .await
         .unwrap_or_else(|_| panic!("no notification after {what}"))
@@ -43,7 +43,7 @@ async fn changed(rx: &mut mpsc::Receiver<()>, what: &str) {
 
 /// Drains notifications until the directory is quiet, so that the next step's
 /// notification is its own and not a late one from the step before.
-async fn settle(rx: &mut mpsc::Receiver<()>) {
+async fn settle(rx: &mut DirChanges) {
     while let Ok(Some(())) = timeout(QUIET, rx.recv()).await {}
 }
 

@@ -17,4 +17,4 @@ mod watch;
 pub use dir::{Loaded, load_dir};
 pub use error::{LoadError, ParseError};
 pub use serve::{DEFAULT_DEBOUNCE, reload, serve_dir};
-pub use watch::{DirWatcher, WatchError, watch_dir};
+pub use watch::{DirChanges, DirWatcher, WatchError, watch_dir};

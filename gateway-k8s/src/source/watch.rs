@@ -4,9 +4,11 @@
 //! replace files by atomic rename, and Kubernetes ConfigMap/Secret volumes update by
 //! swapping a `..data` symlink; both show up as create/rename/remove events in a watched
 //! directory, whereas a watch on a file would die with the inode it was placed on. Files
-//! deleted and created again are simply new events. Events are debounced
-//! (notify-debouncer-full) so that a burst — a `kubectl cp` of ten files, a symlink swap —
-//! costs one reload.
+//! deleted and created again are simply new events. Events are debounced so that a burst — a
+//! `kubectl cp` of ten files, a symlink swap — costs one reload: [`DirChanges::recv`]
+//! returns once the directory has been quiet for the debounce time after a change. The
+//! debounce runs in the task that waits for changes, not on a thread of its own that wakes
+//! on a timer, so a gateway whose configuration does not change does no work for it.
 //!
 //! Every debounced batch with a change to a YAML file, a directory or a ConfigMap link
 //! under the directory (and every watcher error, such as an event-queue overflow) yields
@@ -37,20 +39,38 @@ use std::{
     time::Duration,
 };
 
-use notify_debouncer_full::{
-    DebounceEventResult, Debouncer, RecommendedCache, new_debouncer,
-    notify::{
-        EventKind, RecommendedWatcher, RecursiveMode,
-        event::{AccessKind, AccessMode},
-    },
+use notify::{
+    Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher,
+    event::{AccessKind, AccessMode},
 };
 use tokio::sync::mpsc;
 
-/// A running watch on a directory; dropping it stops the watch, after which the
-/// receiver returned by [`watch_dir`] yields `None`.
+/// A running watch on a directory; dropping it stops the watch, after which
+/// [`DirChanges::recv`] yields `None`.
 #[derive(Debug)]
 pub struct DirWatcher {
-    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    _watcher: RecommendedWatcher,
+}
+
+/// The debounced changes of a watched directory (see [`watch_dir`]).
+#[derive(Debug)]
+pub struct DirChanges {
+    /// At most one pending change: the watcher's thread drops a change when one is already
+    /// waiting, since one reload reads everything.
+    raw: mpsc::Receiver<()>,
+    debounce: Duration,
+}
+
+impl DirChanges {
+    /// Waits for a change, then for the directory to stay quiet for the debounce time;
+    /// `None` once the watch has stopped and every change was reported.
+    pub async fn recv(&mut self) -> Option<()> {
+        self.raw.recv().await?;
+        // A change within the quiet window starts the window again; the watch stopping
+        // ends it early (the change already seen is still reported).
+        while let Ok(Some(())) = tokio::time::timeout(self.debounce, self.raw.recv()).await {}
+        Some(())
+    }
 }
 
 /// The directory could not be watched.
@@ -61,41 +81,37 @@ pub struct WatchError {
     pub path: PathBuf,
     /// The underlying notify error.
     #[source]
-    pub source: notify_debouncer_full::notify::Error,
+    pub source: notify::Error,
 }
 
-/// Watches `dir` recursively; each debounced batch of changes sends one `()`.
+/// Watches `dir` recursively; [`DirChanges::recv`] returns once per debounced batch of
+/// changes.
 ///
 /// `debounce` is how long the directory must stay quiet before a batch is reported
-/// (~200 ms suits ConfigMap swaps and editors). Notifications coalesce: the channel holds
-/// at most one, so a slow reloader sees one pending notification however many batches
-/// happened meanwhile — enough, since a reload reads everything.
+/// (~200 ms suits ConfigMap swaps and editors). Notifications coalesce: a slow reloader
+/// sees one pending batch however many happened meanwhile — enough, since a reload reads
+/// everything.
 ///
 /// # Errors
 ///
 /// If the watcher cannot be created or `dir` cannot be watched (missing, unreadable, or
 /// the inotify watch limit reached).
-pub fn watch_dir(
-    dir: &Path,
-    debounce: Duration,
-) -> Result<(DirWatcher, mpsc::Receiver<()>), WatchError> {
+pub fn watch_dir(dir: &Path, debounce: Duration) -> Result<(DirWatcher, DirChanges), WatchError> {
     let error = |source| WatchError {
         path: dir.to_path_buf(),
         source,
     };
-    let (tx, rx) = mpsc::channel(1);
-    // Runs on the debouncer's own thread: `try_send` needs no runtime, and a full channel
-    // already holds the notification this batch would send.
-    let handler = move |result: DebounceEventResult| {
+    let (tx, raw) = mpsc::channel(1);
+    // Runs on the watcher's own thread: `try_send` needs no runtime, and a full channel
+    // already holds the change this event would report.
+    let handler = move |result: notify::Result<Event>| {
         let changed = match result {
-            Ok(events) => events.iter().any(|event| {
+            Ok(event) => {
                 is_change(&event.kind)
                     && (event.paths.is_empty() || event.paths.iter().any(|p| may_be_config(p)))
-            }),
-            Err(errors) => {
-                for error in &errors {
-                    tracing::warn!(%error, "directory watch error; reloading to be safe");
-                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "directory watch error; reloading to be safe");
                 true
             }
         };
@@ -103,15 +119,13 @@ pub fn watch_dir(
             let _ = tx.try_send(());
         }
     };
-    let mut debouncer = new_debouncer(debounce, None, handler).map_err(error)?;
-    debouncer
+    let mut watcher = notify::recommended_watcher(handler).map_err(error)?;
+    watcher
         .watch(dir, RecursiveMode::Recursive)
         .map_err(error)?;
     Ok((
-        DirWatcher {
-            _debouncer: debouncer,
-        },
-        rx,
+        DirWatcher { _watcher: watcher },
+        DirChanges { raw, debounce },
     ))
 }
 
@@ -144,9 +158,36 @@ fn may_be_config(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use notify_debouncer_full::notify::event::{CreateKind, ModifyKind, RemoveKind};
+    use notify::event::{CreateKind, ModifyKind, RemoveKind};
 
     use super::*;
+
+    /// Changes arriving within the quiet window extend it: one notification for the burst,
+    /// reported a debounce after the last change.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_reported_once_after_the_quiet_time() {
+        let (tx, raw) = mpsc::channel(1);
+        let debounce = Duration::from_millis(200);
+        let mut changes = DirChanges { raw, debounce };
+        let sender = tokio::spawn(async move {
+            for _ in 0..5 {
+                tx.send(()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            tx
+        });
+        let started = tokio::time::Instant::now();
+        assert_eq!(changes.recv().await, Some(()));
+        // The last change came at 600 ms; quiet from then for 200 ms.
+        assert_eq!(started.elapsed(), Duration::from_millis(800));
+        let tx = sender.await.unwrap();
+        drop(tx);
+        assert_eq!(
+            changes.recv().await,
+            None,
+            "a stopped watch ends the changes"
+        );
+    }
 
     #[test]
     fn only_yaml_files_directories_and_configmap_links_are_config() {
