@@ -3,15 +3,12 @@
 //! `gateway run` serves the Gateways of a directory of Kubernetes YAML and reloads on
 //! change; `gateway check` compiles the directory and prints every resource's status.
 
+#[cfg(feature = "mimalloc")]
+mod allocator;
 mod cli;
 mod commands;
 
 use clap::Parser;
-
-/// The process allocator: mimalloc gives freed pages back (see the `mimalloc` feature).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -69,6 +69,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         listen_map,
         limits: load_limits(&args)?,
     };
+    #[cfg(feature = "mimalloc")]
+    crate::allocator::spawn_upkeep();
     let stop = CancellationToken::new();
     let admin = Arc::new(AdminState::default());
     let admin_listener = TcpListener::bind((args.admin_address, args.admin_port))
