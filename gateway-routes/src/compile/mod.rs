@@ -108,7 +108,8 @@ pub struct Compiled {
 
 /// Compiles a snapshot.
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
-    let time = options.transition_time.as_str();
+    let stamp = StatusStamp::new(options);
+    let time = &stamp.time;
     let mut diagnostics = Diagnostics::default();
     let mut statuses = Vec::new();
 
@@ -271,7 +272,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &route.metadata,
             &compiled.ref_errors,
             &compiled.invalid_rules,
-            options,
+            &stamp,
             &resource,
             &mut diagnostics,
         );
@@ -284,13 +285,13 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         });
     }
 
-    statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
-    statuses.extend(extensions.statuses(options, &mut diagnostics));
-    statuses.extend(listener_policies.statuses(options, &mut diagnostics));
-    statuses.extend(backend_policies.statuses(options, &mut diagnostics));
+    statuses.extend(traffic_policies.statuses(&stamp, &mut diagnostics));
+    statuses.extend(extensions.statuses(&stamp, &mut diagnostics));
+    statuses.extend(listener_policies.statuses(&stamp, &mut diagnostics));
+    statuses.extend(backend_policies.statuses(&stamp, &mut diagnostics));
     statuses.extend(policy::backend_statuses(
         &backends,
-        options,
+        &stamp,
         &mut diagnostics,
     ));
 
@@ -335,7 +336,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &route.metadata,
             &ref_errors,
             &[],
-            options,
+            &stamp,
             &resource,
             &mut diagnostics,
         );
@@ -530,14 +531,11 @@ fn route_status(
     meta: &ObjectMeta,
     ref_errors: &[RefError],
     invalid_rules: &[String],
-    options: &CompileOptions,
+    stamp: &StatusStamp,
     resource: &impl Fn() -> String,
     diagnostics: &mut Diagnostics,
 ) -> RouteStatus {
-    let c = Conditions {
-        generation: generation(meta),
-        time: &options.transition_time,
-    };
+    let c = stamp.conditions(meta);
     for error in ref_errors {
         diagnostics.push(&resource(), error.diagnostic());
     }
@@ -549,7 +547,9 @@ fn route_status(
         parents: parents
             .into_iter()
             .map(|(parent_ref, outcome)| {
-                let mut conditions = vec![match &outcome {
+                let partially_invalid = outcome.is_ok() && !invalid_rules.is_empty();
+                let mut conditions = Vec::with_capacity(2 + usize::from(partially_invalid));
+                conditions.push(match outcome {
                     Ok(()) => c.make("Accepted", true, "Accepted", ""),
                     Err((reason, message)) => {
                         diagnostics.push(
@@ -559,11 +559,11 @@ fn route_status(
                                 parent_ref.name
                             ),
                         );
-                        c.make("Accepted", false, reason, message.clone())
+                        c.make("Accepted", false, reason, message)
                     }
-                }];
+                });
                 conditions.push(resolved.clone());
-                if outcome.is_ok() && !invalid_rules.is_empty() {
+                if partially_invalid {
                     conditions.push(c.make(
                         "PartiallyInvalid",
                         true,
@@ -573,7 +573,7 @@ fn route_status(
                 }
                 RouteParentStatus {
                     parent_ref,
-                    controller_name: options.controller_name.clone(),
+                    controller_name: stamp.controller_name.clone(),
                     conditions,
                 }
             })
