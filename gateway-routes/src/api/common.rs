@@ -1,6 +1,7 @@
 //! Types shared by several Gateway API resources.
 
 use serde::{Deserialize, Serialize};
+use std::{borrow::Cow, sync::Arc};
 
 /// A reference from a route to the Gateway (or other parent) it attaches to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -89,20 +90,25 @@ impl RouteGroupKind {
 }
 
 /// A Kubernetes condition, in the shape `metav1.Condition` is stored.
+///
+/// A compile writes a few conditions per route, so for thousands of routes the fields
+/// that repeat are shared rather than copied: type, status and reason are almost always
+/// constants (borrowed), and every condition of one compile shares one transition time.
+/// They serialize exactly as plain strings.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Condition type (`Accepted`, `Programmed`, `ResolvedRefs`, ...).
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: Cow<'static, str>,
     /// `"True"`, `"False"` or `"Unknown"`.
-    pub status: String,
+    pub status: Cow<'static, str>,
     /// Machine-readable reason.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Human-readable detail.
     pub message: String,
     /// The `metadata.generation` this condition was computed from.
     pub observed_generation: i64,
-    /// When the status last changed (RFC 3339).
-    pub last_transition_time: String,
+    /// When the status last changed (RFC 3339), shared by the conditions of one compile.
+    pub last_transition_time: Arc<str>,
 }

@@ -1,9 +1,9 @@
 //! Route attachment: which listeners of which Gateway a parentRef selects, and why not.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use super::{
-    gateways::{GatewayState, namespace_allowed},
+    gateways::{GatewayState, ListenerState, namespace_allowed},
     hostnames::effective_hostnames,
 };
 use crate::{
@@ -11,13 +11,26 @@ use crate::{
     plan::HostMatch,
 };
 
-/// What a parentRef attached to.
-#[derive(Debug)]
-pub(crate) struct Attachment {
-    /// Index of the Gateway in the compile's gateway list.
-    pub(crate) gateway: usize,
-    /// Listener indexes with the route's effective hostnames on each.
-    pub(crate) listeners: Vec<(usize, Vec<HostMatch>)>,
+/// Where the parentRefs of one route landed: reused from route to route, so attaching
+/// thousands of routes allocates nothing once the buffers have grown.
+#[derive(Debug, Default)]
+pub(crate) struct Attachments {
+    /// Listener indexes that pass the parentRef's sectionName, port and allowedRoutes.
+    allowed: Vec<usize>,
+    /// The route's effective hostnames on each listener it attached to, back to back.
+    hostnames: Vec<HostMatch>,
+    /// Listener index and its range in `hostnames`, per listener attached to.
+    listeners: Vec<(usize, Range<usize>)>,
+}
+
+impl Attachments {
+    /// Each listener the last [`attach`] attached to, with the route's effective
+    /// hostnames on it.
+    pub(crate) fn listeners(&self) -> impl Iterator<Item = (usize, &[HostMatch])> {
+        self.listeners
+            .iter()
+            .map(|(listener, range)| (*listener, &self.hostnames[range.clone()]))
+    }
 }
 
 /// Outcome of one parentRef.
@@ -25,8 +38,12 @@ pub(crate) struct Attachment {
 pub(crate) enum ParentOutcome {
     /// The parent is not a Gateway this controller programs: no status is written for it.
     NotOurs,
-    /// The route attached to at least one listener.
-    Attached(Attachment),
+    /// The route attached to at least one listener of the Gateway with this index in the
+    /// compile's gateway list; the listeners are in the [`Attachments`].
+    Attached {
+        /// Index of the Gateway.
+        gateway: usize,
+    },
     /// The parent is ours but nothing attached: `Accepted=False` with this reason.
     Rejected {
         /// Gateway API reason.
@@ -47,12 +64,14 @@ pub(crate) struct RouteInfo<'a> {
     pub(crate) hostnames: &'a [HostMatch],
 }
 
-/// Resolves one parentRef against the Gateways of our class.
+/// Resolves one parentRef against the Gateways of our class; when it attaches, `out`
+/// holds the listeners and the route's effective hostnames on each.
 pub(crate) fn attach(
     parent: &ParentReference,
     route: &RouteInfo<'_>,
     gateways: &[GatewayState<'_>],
     namespace_labels: &BTreeMap<&str, &BTreeMap<String, String>>,
+    out: &mut Attachments,
 ) -> ParentOutcome {
     if parent.group() != GATEWAY_GROUP || parent.kind() != "Gateway" {
         return ParentOutcome::NotOurs;
@@ -67,15 +86,11 @@ pub(crate) fn attach(
     let gateway = &gateways[index];
     let reject = |reason, message: String| ParentOutcome::Rejected { reason, message };
 
-    let candidates: Vec<usize> = gateway
-        .listeners
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| parent.section_name.as_deref().is_none_or(|s| s == l.name))
-        .filter(|(_, l)| parent.port.is_none_or(|p| p == l.port))
-        .map(|(i, _)| i)
-        .collect();
-    if candidates.is_empty() {
+    let candidate = |l: &ListenerState| {
+        parent.section_name.as_deref().is_none_or(|s| s == l.name)
+            && parent.port.is_none_or(|p| p == l.port)
+    };
+    if !gateway.listeners.iter().any(candidate) {
         return reject(
             "NoMatchingParent",
             format!(
@@ -86,21 +101,26 @@ pub(crate) fn attach(
     }
 
     let labels = namespace_labels.get(route.namespace).copied();
-    let allowed: Vec<usize> = candidates
-        .into_iter()
-        .filter(|&i| {
-            let l = &gateway.listeners[i];
-            l.usable
-                && l.kinds.iter().any(|k| k.kind == route.kind)
-                && namespace_allowed(
-                    &l.allowed_namespaces,
-                    gateway.namespace,
-                    route.namespace,
-                    labels,
-                )
-        })
-        .collect();
-    if allowed.is_empty() {
+    out.allowed.clear();
+    out.allowed.extend(
+        gateway
+            .listeners
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| {
+                candidate(l)
+                    && l.usable
+                    && l.kinds.iter().any(|k| k.kind == route.kind)
+                    && namespace_allowed(
+                        &l.allowed_namespaces,
+                        gateway.namespace,
+                        route.namespace,
+                        labels,
+                    )
+            })
+            .map(|(i, _)| i),
+    );
+    if out.allowed.is_empty() {
         return reject(
             "NotAllowedByListeners",
             format!(
@@ -110,14 +130,20 @@ pub(crate) fn attach(
         );
     }
 
-    let listeners: Vec<(usize, Vec<HostMatch>)> = allowed
-        .into_iter()
-        .filter_map(|i| {
-            let hostnames = effective_hostnames(&gateway.listeners[i].hostname, route.hostnames);
-            (!hostnames.is_empty()).then_some((i, hostnames))
-        })
-        .collect();
-    if listeners.is_empty() {
+    out.hostnames.clear();
+    out.listeners.clear();
+    for &i in &out.allowed {
+        let start = out.hostnames.len();
+        effective_hostnames(
+            &gateway.listeners[i].hostname,
+            route.hostnames,
+            &mut out.hostnames,
+        );
+        if out.hostnames.len() > start {
+            out.listeners.push((i, start..out.hostnames.len()));
+        }
+    }
+    if out.listeners.is_empty() {
         return reject(
             "NoMatchingListenerHostname",
             format!(
@@ -126,10 +152,7 @@ pub(crate) fn attach(
             ),
         );
     }
-    ParentOutcome::Attached(Attachment {
-        gateway: index,
-        listeners,
-    })
+    ParentOutcome::Attached { gateway: index }
 }
 
 /// The parentRef as the API server stores it: group and kind defaulted.

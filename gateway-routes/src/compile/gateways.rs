@@ -2,7 +2,7 @@
 //! are valid, and the conditions each earns.
 
 use gateway_core::extensions::ResourceRef;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use super::{
     Diagnostics, certificates,
@@ -75,7 +75,7 @@ impl GatewayState<'_> {
 pub(crate) fn our_classes<'a>(
     classes: &'a [GatewayClass],
     controller_name: &str,
-    time: &str,
+    time: &Arc<str>,
 ) -> (
     Vec<&'a str>,
     Vec<(&'a GatewayClass, Vec<crate::api::Condition>)>,
@@ -110,7 +110,7 @@ pub(crate) fn gateway_state<'a>(
     gateway: &'a Gateway,
     secrets: &[Secret],
     grants: &[crate::api::ReferenceGrant],
-    time: &str,
+    time: &Arc<str>,
     diagnostics: &mut Diagnostics,
 ) -> Option<GatewayState<'a>> {
     let namespace = gateway.metadata.namespace.as_deref()?;
@@ -159,8 +159,8 @@ fn listener_state(
     diagnostics: &mut Diagnostics,
 ) -> ListenerState {
     let field = format!("spec.listeners[{index}]");
-    let mut accepted: Result<(), (&str, String)> = Ok(());
-    let mut resolved: Result<(), (&str, String)> = Ok(());
+    let mut accepted: Result<(), (&'static str, String)> = Ok(());
+    let mut resolved: Result<(), (&'static str, String)> = Ok(());
 
     let tls_mode = listener
         .tls
@@ -416,7 +416,7 @@ fn mark_conflicts(
             let listener = &mut listeners[i];
             listener.usable = false;
             for condition in &mut listener.conditions {
-                match condition.type_.as_str() {
+                match &*condition.type_ {
                     "Conflicted" => {
                         *condition = c.make("Conflicted", true, reason, message.clone())
                     }
@@ -434,7 +434,7 @@ fn mark_conflicts(
 pub(crate) fn gateway_status(
     state: &GatewayState<'_>,
     addresses: Vec<GatewayStatusAddress>,
-    time: &str,
+    time: &Arc<str>,
 ) -> GatewayStatus {
     let c = Conditions {
         generation: generation(&state.gateway.metadata),

@@ -83,21 +83,26 @@ impl HostMatch {
     }
 }
 
-/// The route's effective hostnames on a listener: each route hostname intersected with the
-/// listener's, deduplicated. An empty result means the route cannot attach.
-pub(crate) fn effective_hostnames(listener: &HostMatch, route: &[HostMatch]) -> Vec<HostMatch> {
+/// Appends the route's effective hostnames on a listener to `out`: each route hostname
+/// intersected with the listener's, deduplicated. Appending nothing means the route
+/// cannot attach.
+pub(crate) fn effective_hostnames(
+    listener: &HostMatch,
+    route: &[HostMatch],
+    out: &mut Vec<HostMatch>,
+) {
     if route.is_empty() {
-        return vec![listener.clone()];
+        out.push(listener.clone());
+        return;
     }
-    let mut out: Vec<HostMatch> = Vec::new();
+    let start = out.len();
     for hostname in route {
         if let Some(both) = listener.intersect(hostname)
-            && !out.contains(&both)
+            && !out[start..].contains(&both)
         {
             out.push(both);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -144,14 +149,23 @@ mod tests {
             h("foo.example.net"),
             h("*.example.com"),
         ];
+        // Appended after what the buffer holds, deduplicated among themselves only.
+        let mut out = vec![h("foo.example.com")];
+        effective_hostnames(&listener, &route, &mut out);
         assert_eq!(
-            effective_hostnames(&listener, &route),
-            vec![h("foo.example.com"), h("*.example.com")]
+            out,
+            vec![
+                h("foo.example.com"),
+                h("foo.example.com"),
+                h("*.example.com")
+            ]
         );
-        assert_eq!(
-            effective_hostnames(&HostMatch::Any, &[]),
-            vec![HostMatch::Any]
-        );
+        let mut out = Vec::new();
+        effective_hostnames(&HostMatch::Any, &[], &mut out);
+        assert_eq!(out, vec![HostMatch::Any]);
+        let mut out = Vec::new();
+        effective_hostnames(&h("*.example.org"), &route, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -3,13 +3,13 @@
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::retry::RetryConfig;
 use http::StatusCode;
-use std::{fmt, sync::Arc};
+use std::{fmt, ops::Range, sync::Arc};
 
 use super::{
     duration::parse_duration,
     filters::{FilterError, convert_filters},
     intern::Interner,
-    matches::{default_match, request_match},
+    matches::{MatchRank, default_match, rank, request_match},
     refs::{BackendIndex, RefError, Referrer},
 };
 use crate::{
@@ -17,21 +17,70 @@ use crate::{
     plan::{BackendPlan, BackendTarget, RequestMatch, RulePlan, TimeoutsPlan},
 };
 
-/// A rule ready to be placed in virtual hosts. Both parts are shared: every virtual host
-/// and listener the rule is served under points at the same plan and matches.
+/// A rule ready to be placed in virtual hosts. The plan is shared: every virtual host and
+/// listener the rule is served under points at the same one.
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
     /// The rule as served (without a TrafficPolicy; attachment adds it per listener).
     pub(crate) plan: Arc<RulePlan>,
-    /// Its matches, in spec order.
-    pub(crate) matches: Vec<Arc<RequestMatch>>,
+    /// Its matches in [`RuleArena::matches`], in spec order.
+    pub(crate) matches: Range<usize>,
+}
+
+/// One match of a rule, shared like the rule, with its precedence rank computed while the
+/// match is fresh (ordering a virtual host then reads no matcher).
+#[derive(Debug)]
+pub(crate) struct CompiledMatch {
+    /// [`rank`] of the matcher.
+    pub(crate) rank: MatchRank,
+    /// The matcher.
+    pub(crate) matcher: Arc<RequestMatch>,
+}
+
+/// The rules and matches of every HTTPRoute of one compile, back to back: a route owns a
+/// range of rules and each rule a range of matches, so thousands of routes cost two
+/// growing vectors instead of a few small allocations each (and freeing them).
+#[derive(Debug)]
+pub(crate) struct RuleArena {
+    /// Rules of every route, route after route, in spec order.
+    pub(crate) rules: Vec<CompiledRule>,
+    /// Matches of every rule, rule after rule, in spec order.
+    pub(crate) matches: Vec<CompiledMatch>,
+    /// The group and kind every rule's resource names, one shared copy.
+    group: Arc<str>,
+    kind: Arc<str>,
+    /// The namespace of the last route compiled: routes come ordered, mostly with their
+    /// neighbours' namespace, which is then shared without a lookup.
+    namespace: Option<Arc<str>>,
+}
+
+impl RuleArena {
+    /// An empty arena with room for `routes` single-rule routes, taking the shared
+    /// strings from `intern`.
+    pub(crate) fn new(routes: usize, intern: &mut Interner) -> Self {
+        Self {
+            rules: Vec::with_capacity(routes),
+            matches: Vec::with_capacity(routes),
+            group: intern.str(GATEWAY_GROUP),
+            kind: intern.str("HTTPRoute"),
+            namespace: None,
+        }
+    }
+
+    /// `namespace`, shared.
+    fn namespace(&mut self, namespace: &str, intern: &mut Interner) -> Arc<str> {
+        match &self.namespace {
+            Some(last) if **last == *namespace => last.clone(),
+            _ => self.namespace.insert(intern.str(namespace)).clone(),
+        }
+    }
 }
 
 /// All rules of a route and what went wrong while compiling them.
 #[derive(Debug, Default)]
 pub(crate) struct CompiledRoute {
-    /// Rules in spec order (invalid ones answer 500).
-    pub(crate) rules: Vec<CompiledRule>,
+    /// The route's rules in [`RuleArena::rules`], in spec order (invalid ones answer 500).
+    pub(crate) rules: Range<usize>,
     /// Unresolved references (`ResolvedRefs=False`).
     pub(crate) ref_errors: Vec<RefError>,
     /// Invalid rules (`PartiallyInvalid`, or `Accepted=False` when all are invalid).
@@ -48,12 +97,13 @@ impl fmt::Display for RuleField {
     }
 }
 
-/// Compiles every rule of an HTTPRoute.
+/// Compiles every rule of an HTTPRoute into `arena`.
 pub(crate) fn compile_route(
     route: &HttpRoute,
     namespace: &str,
     backends: &BackendIndex<'_>,
     intern: &mut Interner,
+    arena: &mut RuleArena,
 ) -> CompiledRoute {
     let name = route.metadata.name.as_deref().unwrap_or_default();
     let from = Referrer {
@@ -68,14 +118,14 @@ pub(crate) fn compile_route(
     };
     // Every rule's resource shares the route's group, kind, namespace and name.
     let route_ref = ResourceRef {
-        group: intern.str(GATEWAY_GROUP),
-        kind: intern.str("HTTPRoute"),
-        namespace: intern.str(namespace),
+        group: arena.group.clone(),
+        kind: arena.kind.clone(),
+        namespace: arena.namespace(namespace, intern),
         name: Arc::from(name),
         section: None,
     };
     let mut out = CompiledRoute {
-        rules: Vec::with_capacity(rules.len()),
+        rules: arena.rules.len()..arena.rules.len() + rules.len(),
         ..CompiledRoute::default()
     };
     for (index, rule) in rules.iter().enumerate() {
@@ -88,6 +138,7 @@ pub(crate) fn compile_route(
             ..route_ref.clone()
         });
         let field = RuleField(index);
+        let first_match = arena.matches.len();
         let compiled = compile_rule(
             rule,
             field,
@@ -96,54 +147,74 @@ pub(crate) fn compile_route(
             backends,
             &mut out.ref_errors,
             intern,
+            &mut arena.matches,
         );
-        out.rules.push(match compiled {
-            Ok(rule) => rule,
+        let plan = match compiled {
+            Ok(plan) => plan,
             Err(FilterError(message)) => {
-                let matches = rule_matches(rule, field, intern)
-                    .unwrap_or_else(|_| vec![Arc::new(default_match(intern))]);
+                arena.matches.truncate(first_match);
+                if rule_matches(rule, field, intern, &mut arena.matches).is_err() {
+                    push_match(&mut arena.matches, default_match(intern));
+                }
                 let reason = Arc::from(message.as_str());
                 out.invalid_rules.push(message);
-                CompiledRule {
-                    plan: Arc::new(RulePlan {
-                        resource,
+                Arc::new(RulePlan {
+                    resource,
+                    filters: Vec::new(),
+                    backends: vec![BackendPlan {
+                        weight: 1,
+                        target: BackendTarget::Invalid { reason },
                         filters: Vec::new(),
-                        backends: vec![BackendPlan {
-                            weight: 1,
-                            target: BackendTarget::Invalid { reason },
-                            filters: Vec::new(),
-                        }],
-                        timeouts: TimeoutsPlan::default(),
-                        retry: None,
-                        policy: None,
-                    }),
-                    matches,
-                }
+                    }],
+                    timeouts: TimeoutsPlan::default(),
+                    retry: None,
+                    policy: None,
+                })
             }
+        };
+        arena.rules.push(CompiledRule {
+            plan,
+            matches: first_match..arena.matches.len(),
         });
     }
     out
 }
 
+fn push_match(matches: &mut Vec<CompiledMatch>, matcher: RequestMatch) {
+    matches.push(CompiledMatch {
+        rank: rank(&matcher),
+        matcher: Arc::new(matcher),
+    });
+}
+
+/// Appends the matches of a rule to `matches`; on an error appends nothing.
 fn rule_matches(
     rule: &HttpRouteRule,
     field: RuleField,
     intern: &mut Interner,
-) -> Result<Vec<Arc<RequestMatch>>, FilterError> {
+    matches: &mut Vec<CompiledMatch>,
+) -> Result<(), FilterError> {
     match rule.matches.as_deref() {
-        None | Some([]) => Ok(vec![Arc::new(default_match(intern))]),
-        Some(matches) => matches
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                request_match(m, format_args!("{field}.matches[{i}]"), intern)
-                    .map(Arc::new)
-                    .map_err(FilterError)
-            })
-            .collect(),
+        None | Some([]) => push_match(matches, default_match(intern)),
+        Some(specs) => {
+            let start = matches.len();
+            for (i, m) in specs.iter().enumerate() {
+                match request_match(m, format_args!("{field}.matches[{i}]"), intern) {
+                    Ok(matcher) => push_match(matches, matcher),
+                    Err(message) => {
+                        matches.truncate(start);
+                        return Err(FilterError(message));
+                    }
+                }
+            }
+        }
     }
+    Ok(())
 }
 
+/// Compiles one rule, appending its matches to `matches` (the caller drops them on an
+/// error).
+#[allow(clippy::too_many_arguments)]
 fn compile_rule(
     rule: &HttpRouteRule,
     field: RuleField,
@@ -152,8 +223,9 @@ fn compile_rule(
     backends: &BackendIndex<'_>,
     ref_errors: &mut Vec<RefError>,
     intern: &mut Interner,
-) -> Result<CompiledRule, FilterError> {
-    let matches = rule_matches(rule, field, intern)?;
+    matches: &mut Vec<CompiledMatch>,
+) -> Result<Arc<RulePlan>, FilterError> {
+    rule_matches(rule, field, intern, matches)?;
     let filters = if rule.filters.is_empty() {
         Vec::new()
     } else {
@@ -225,17 +297,14 @@ fn compile_rule(
             })
         })
         .transpose()?;
-    Ok(CompiledRule {
-        plan: Arc::new(RulePlan {
-            resource,
-            filters,
-            backends: plans,
-            timeouts,
-            retry,
-            policy: None,
-        }),
-        matches,
-    })
+    Ok(Arc::new(RulePlan {
+        resource,
+        filters,
+        backends: plans,
+        timeouts,
+        retry,
+        policy: None,
+    }))
 }
 
 fn timeouts(rule: &HttpRouteRule, field: RuleField) -> Result<TimeoutsPlan, FilterError> {

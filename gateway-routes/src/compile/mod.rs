@@ -25,16 +25,16 @@ mod virtual_hosts;
 pub use policy::field_path;
 pub use status::*;
 
-use std::{collections::BTreeMap, fmt, sync::Arc};
+use std::{collections::BTreeMap, fmt};
 
-use attach::{ParentOutcome, RouteInfo, attach, defaulted};
+use attach::{Attachments, ParentOutcome, RouteInfo, attach, defaulted};
 use gateways::{GatewayState, gateway_state, gateway_status, listener_plan, our_classes};
 use hostnames::parse_hostname;
-use http_routes::compile_route;
+use http_routes::{RuleArena, compile_route};
 use intern::Interner;
 use refs::{BackendIndex, RefError};
 use tls_routes::{tls_backends, tls_route_plan};
-use virtual_hosts::{AttachedRoute, virtual_hosts};
+use virtual_hosts::{ListenerRoutes, virtual_hosts};
 
 use crate::{
     api::{ObjectMeta, ParentReference},
@@ -108,7 +108,8 @@ pub struct Compiled {
 
 /// Compiles a snapshot.
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
-    let time = options.transition_time.as_str();
+    let stamp = StatusStamp::new(options);
+    let time = &stamp.time;
     let mut diagnostics = Diagnostics::default();
     let mut statuses = Vec::new();
 
@@ -185,9 +186,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .collect();
 
     // Per gateway, per listener: attached HTTP routes and TLS routes.
-    let mut http_attached: Vec<Vec<Vec<AttachedRoute>>> = gateways
+    let mut http_attached: Vec<Vec<ListenerRoutes>> = gateways
         .iter()
-        .map(|g| g.listeners.iter().map(|_| Vec::new()).collect())
+        .map(|g| {
+            g.listeners
+                .iter()
+                .map(|_| ListenerRoutes::default())
+                .collect()
+        })
         .collect();
     let mut tls_attached: Vec<Vec<Vec<TlsRoutePlan>>> = gateways
         .iter()
@@ -202,6 +208,10 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     routes.sort_by(|a, b| a.0.cmp(&b.0));
     statuses.reserve(routes.len());
     let mut intern = Interner::default();
+    let mut arena = RuleArena::new(routes.len(), &mut intern);
+    // Reused from route to route.
+    let mut hostnames = Vec::new();
+    let mut attachments = Attachments::default();
     // The precedence tie-breaker of each route: its rank in creation time, namespace, name
     // order, shared by routes that tie on all three.
     let mut order = 0;
@@ -218,11 +228,11 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 route.metadata.name.as_deref().unwrap_or_default()
             )
         };
-        let compiled = Arc::new(compile_route(route, namespace, &backends, &mut intern));
+        let compiled = compile_route(route, namespace, &backends, &mut intern, &mut arena);
         for message in &compiled.invalid_rules {
             diagnostics.push(&resource(), message.clone());
         }
-        let (hostnames, hostname_error) = route_hostnames(&route.spec.hostnames);
+        let hostname_error = route_hostnames(&route.spec.hostnames, &mut hostnames);
         let info = RouteInfo {
             kind: "HTTPRoute",
             namespace,
@@ -236,6 +246,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &namespace_labels,
             hostname_error.as_deref(),
             all_invalid.then(|| compiled.invalid_rules.join("; ")),
+            &mut attachments,
             |gateway, listener, hostnames| {
                 let policies = if traffic_policies.is_empty() {
                     Vec::new()
@@ -245,8 +256,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                         namespace,
                         route.metadata.name.as_deref().unwrap_or_default(),
                     );
-                    compiled
-                        .rules
+                    arena.rules[compiled.rules.clone()]
                         .iter()
                         .map(|rule| {
                             traffic_policies.for_rule(
@@ -258,12 +268,12 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                         })
                         .collect()
                 };
-                http_attached[gateway][listener].push(AttachedRoute {
+                http_attached[gateway][listener].push(
                     hostnames,
                     order,
-                    route: compiled.clone(),
+                    compiled.rules.clone(),
                     policies,
-                });
+                );
             },
         );
         let route_status = route_status(
@@ -271,7 +281,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &route.metadata,
             &compiled.ref_errors,
             &compiled.invalid_rules,
-            options,
+            &stamp,
             &resource,
             &mut diagnostics,
         );
@@ -284,13 +294,13 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         });
     }
 
-    statuses.extend(traffic_policies.statuses(options, &mut diagnostics));
-    statuses.extend(extensions.statuses(options, &mut diagnostics));
-    statuses.extend(listener_policies.statuses(options, &mut diagnostics));
-    statuses.extend(backend_policies.statuses(options, &mut diagnostics));
+    statuses.extend(traffic_policies.statuses(&stamp, &mut diagnostics));
+    statuses.extend(extensions.statuses(&stamp, &mut diagnostics));
+    statuses.extend(listener_policies.statuses(&stamp, &mut diagnostics));
+    statuses.extend(backend_policies.statuses(&stamp, &mut diagnostics));
     statuses.extend(policy::backend_statuses(
         &backends,
-        options,
+        &stamp,
         &mut diagnostics,
     ));
 
@@ -308,7 +318,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         };
         let mut ref_errors = Vec::new();
         let targets = tls_backends(route, namespace, &backends, &mut ref_errors);
-        let (hostnames, hostname_error) = route_hostnames(&route.spec.hostnames);
+        let hostname_error = route_hostnames(&route.spec.hostnames, &mut hostnames);
         let info = RouteInfo {
             kind: "TLSRoute",
             namespace,
@@ -321,11 +331,12 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &namespace_labels,
             hostname_error.as_deref(),
             None,
+            &mut attachments,
             |gateway, listener, hostnames| {
                 tls_attached[gateway][listener].push(tls_route_plan(
                     route,
                     namespace,
-                    hostnames,
+                    hostnames.to_vec(),
                     targets.clone(),
                 ));
             },
@@ -335,7 +346,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             &route.metadata,
             &ref_errors,
             &[],
-            options,
+            &stamp,
             &resource,
             &mut diagnostics,
         );
@@ -383,7 +394,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 let mut listener = listener_plan(state, l)?;
                 listener.http_policy =
                     listener_policies.for_port((state.namespace, state.name), l.port);
-                listener.virtual_hosts = virtual_hosts(&http_attached[g][i]);
+                listener.virtual_hosts = virtual_hosts(&http_attached[g][i], &arena);
                 let mut tls = std::mem::take(&mut tls_attached[g][i]);
                 tls.sort_by(|a, b| {
                     let best =
@@ -458,9 +469,10 @@ fn route_order(meta: &ObjectMeta) -> (String, String, String) {
     )
 }
 
-/// Parses a route's hostnames; the first invalid one is reported.
-fn route_hostnames(hostnames: &[String]) -> (Vec<HostMatch>, Option<String>) {
-    let mut out = Vec::new();
+/// Parses a route's hostnames into `out` (cleared first); the first invalid one is
+/// reported.
+fn route_hostnames(hostnames: &[String], out: &mut Vec<HostMatch>) -> Option<String> {
+    out.clear();
     let mut error = None;
     for (i, hostname) in hostnames.iter().enumerate() {
         match parse_hostname(hostname) {
@@ -470,14 +482,15 @@ fn route_hostnames(hostnames: &[String]) -> (Vec<HostMatch>, Option<String>) {
             }
         }
     }
-    (out, error)
+    error
 }
 
 /// How each parentRef of a route fared.
 type ParentResults = Vec<(ParentReference, Result<(), (&'static str, String)>)>;
 
 /// Attaches a route's parentRefs, calling `on_attach(gateway, listener, hostnames)` for
-/// each listener it lands on.
+/// each listener it lands on (`attachments` is scratch space).
+#[allow(clippy::too_many_arguments)]
 fn attach_parents(
     parent_refs: &[ParentReference],
     info: &RouteInfo<'_>,
@@ -485,7 +498,8 @@ fn attach_parents(
     namespace_labels: &BTreeMap<&str, &BTreeMap<String, String>>,
     hostname_error: Option<&str>,
     rules_error: Option<String>,
-    mut on_attach: impl FnMut(usize, usize, Vec<HostMatch>),
+    attachments: &mut Attachments,
+    mut on_attach: impl FnMut(usize, usize, &[HostMatch]),
 ) -> ParentResults {
     let mut results: ParentResults = Vec::new();
     for parent in parent_refs {
@@ -495,7 +509,7 @@ fn attach_parents(
         }
         if let Some(error) = hostname_error {
             if matches!(
-                attach(parent, info, gateways, namespace_labels),
+                attach(parent, info, gateways, namespace_labels, attachments),
                 ParentOutcome::NotOurs
             ) {
                 continue;
@@ -503,19 +517,19 @@ fn attach_parents(
             results.push((stored, Err(("UnsupportedValue", error.to_owned()))));
             continue;
         }
-        match attach(parent, info, gateways, namespace_labels) {
+        match attach(parent, info, gateways, namespace_labels, attachments) {
             ParentOutcome::NotOurs => {}
             ParentOutcome::Rejected {
                 reason, message, ..
             } => results.push((stored, Err((reason, message)))),
-            ParentOutcome::Attached(attachment) => {
+            ParentOutcome::Attached { gateway } => {
                 if let Some(error) = &rules_error {
                     results.push((stored, Err(("UnsupportedValue", error.clone()))));
                     continue;
                 }
-                for (listener, hostnames) in attachment.listeners {
-                    gateways[attachment.gateway].listeners[listener].attached_routes += 1;
-                    on_attach(attachment.gateway, listener, hostnames);
+                for (listener, hostnames) in attachments.listeners() {
+                    gateways[gateway].listeners[listener].attached_routes += 1;
+                    on_attach(gateway, listener, hostnames);
                 }
                 results.push((stored, Ok(())));
             }
@@ -530,14 +544,11 @@ fn route_status(
     meta: &ObjectMeta,
     ref_errors: &[RefError],
     invalid_rules: &[String],
-    options: &CompileOptions,
+    stamp: &StatusStamp,
     resource: &impl Fn() -> String,
     diagnostics: &mut Diagnostics,
 ) -> RouteStatus {
-    let c = Conditions {
-        generation: generation(meta),
-        time: &options.transition_time,
-    };
+    let c = stamp.conditions(meta);
     for error in ref_errors {
         diagnostics.push(&resource(), error.diagnostic());
     }
@@ -549,7 +560,9 @@ fn route_status(
         parents: parents
             .into_iter()
             .map(|(parent_ref, outcome)| {
-                let mut conditions = vec![match &outcome {
+                let partially_invalid = outcome.is_ok() && !invalid_rules.is_empty();
+                let mut conditions = Vec::with_capacity(2 + usize::from(partially_invalid));
+                conditions.push(match outcome {
                     Ok(()) => c.make("Accepted", true, "Accepted", ""),
                     Err((reason, message)) => {
                         diagnostics.push(
@@ -559,11 +572,11 @@ fn route_status(
                                 parent_ref.name
                             ),
                         );
-                        c.make("Accepted", false, reason, message.clone())
+                        c.make("Accepted", false, reason, message)
                     }
-                }];
+                });
                 conditions.push(resolved.clone());
-                if outcome.is_ok() && !invalid_rules.is_empty() {
+                if partially_invalid {
                     conditions.push(c.make(
                         "PartiallyInvalid",
                         true,
@@ -573,7 +586,7 @@ fn route_status(
                 }
                 RouteParentStatus {
                     parent_ref,
-                    controller_name: options.controller_name.clone(),
+                    controller_name: stamp.controller_name.clone(),
                     conditions,
                 }
             })

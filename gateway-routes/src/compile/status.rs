@@ -4,9 +4,10 @@
 //! prints them. Field names and nesting follow the Gateway API CRDs exactly.
 
 use serde::Serialize;
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
-use crate::api::{Condition, ParentReference, RouteGroupKind};
+use super::CompileOptions;
+use crate::api::{Condition, ObjectMeta, ParentReference, RouteGroupKind};
 
 /// `apiVersion` of the Gateway API objects this controller writes status for.
 pub(crate) const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
@@ -61,8 +62,8 @@ pub struct PolicyStatus {
 pub struct PolicyAncestorStatus {
     /// The Gateway (or the unresolved target) this entry is about.
     pub ancestor_ref: ParentReference,
-    /// This controller's name.
-    pub controller_name: String,
+    /// This controller's name (one copy shared by every status of a compile).
+    pub controller_name: Arc<str>,
     /// `Accepted`, `Attached`.
     pub conditions: Vec<Condition>,
 }
@@ -118,42 +119,71 @@ pub struct RouteStatus {
 pub struct RouteParentStatus {
     /// The parentRef, with the API server's defaults (group, kind) filled in.
     pub parent_ref: ParentReference,
-    /// This controller's name.
-    pub controller_name: String,
+    /// This controller's name (one copy shared by every status of a compile).
+    pub controller_name: Arc<str>,
     /// `Accepted`, `ResolvedRefs`, `PartiallyInvalid`.
     pub conditions: Vec<Condition>,
+}
+
+/// What every status of one compile shares, one copy each: this controller's name
+/// (every route parent and policy ancestor names it) and the transition time (every
+/// condition carries it). Cloning either is a reference count increment.
+#[derive(Clone, Debug)]
+pub(crate) struct StatusStamp {
+    /// `controllerName` of route parents and policy ancestors.
+    pub(crate) controller_name: Arc<str>,
+    /// `lastTransitionTime` of every condition.
+    pub(crate) time: Arc<str>,
+}
+
+impl StatusStamp {
+    /// The stamp of a compile with these options.
+    pub(crate) fn new(options: &CompileOptions) -> Self {
+        Self {
+            controller_name: Arc::from(options.controller_name.as_str()),
+            time: Arc::from(options.transition_time.as_str()),
+        }
+    }
+
+    /// A builder of the conditions of the object with this metadata.
+    pub(crate) fn conditions(&self, meta: &ObjectMeta) -> Conditions<'_> {
+        Conditions {
+            generation: generation(meta),
+            time: &self.time,
+        }
+    }
 }
 
 /// Builds conditions that share an observed generation and transition time.
 #[derive(Clone, Debug)]
 pub(crate) struct Conditions<'a> {
     pub(crate) generation: i64,
-    pub(crate) time: &'a str,
+    pub(crate) time: &'a Arc<str>,
 }
 
 impl Conditions<'_> {
-    /// One condition.
+    /// One condition. Type and reason are constants, so they are borrowed, not copied.
     pub(crate) fn make(
         &self,
-        type_: &str,
+        type_: &'static str,
         status: bool,
-        reason: &str,
+        reason: &'static str,
         message: impl Into<String>,
     ) -> Condition {
         Condition {
-            type_: type_.to_owned(),
-            status: if status { "True" } else { "False" }.to_owned(),
-            reason: reason.to_owned(),
+            type_: Cow::Borrowed(type_),
+            status: Cow::Borrowed(if status { "True" } else { "False" }),
+            reason: Cow::Borrowed(reason),
             message: message.into(),
             observed_generation: self.generation,
-            last_transition_time: self.time.to_owned(),
+            last_transition_time: self.time.clone(),
         }
     }
 }
 
 /// The object's `metadata.generation`, or 1 when the manifest has none (what the API
 /// server assigns on create).
-pub(crate) fn generation(meta: &crate::api::ObjectMeta) -> i64 {
+pub(crate) fn generation(meta: &ObjectMeta) -> i64 {
     meta.generation.unwrap_or(1)
 }
 

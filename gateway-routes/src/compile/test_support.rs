@@ -60,7 +60,13 @@ pub(crate) fn parent_conditions(
     status.parents[index]
         .conditions
         .iter()
-        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .map(|c| {
+            (
+                c.type_.to_string(),
+                c.status.to_string(),
+                c.reason.to_string(),
+            )
+        })
         .collect()
 }
 
@@ -82,7 +88,13 @@ pub(crate) fn listener_conditions(
         l.attached_routes,
         l.conditions
             .iter()
-            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .map(|c| {
+                (
+                    c.type_.to_string(),
+                    c.status.to_string(),
+                    c.reason.to_string(),
+                )
+            })
             .collect(),
     )
 }

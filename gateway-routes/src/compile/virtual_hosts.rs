@@ -1,41 +1,82 @@
 //! Builds a listener's virtual hosts: one per distinct effective hostname, each holding
 //! every match of every attached rule in Gateway API precedence order.
 
-use std::{cmp::Ordering, sync::Arc};
+use std::{cmp::Ordering, ops::Range, sync::Arc};
 
-use super::{http_routes::CompiledRoute, matches::rank};
+use super::http_routes::RuleArena;
 use crate::plan::{HostMatch, RouteEntry, RulePlan, TrafficPolicyPlan, VirtualHost};
+
+/// The HTTPRoutes attached to one listener, in attachment order.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerRoutes {
+    routes: Vec<AttachedRoute>,
+    /// The effective hostnames of every attached route, back to back.
+    hostnames: Vec<HostEntry>,
+}
 
 /// A route attached to a listener.
 #[derive(Debug)]
-pub(crate) struct AttachedRoute {
-    /// Effective hostnames on this listener.
-    pub(crate) hostnames: Vec<HostMatch>,
+struct AttachedRoute {
+    /// Effective hostnames on this listener, in [`ListenerRoutes::hostnames`].
+    hostnames: Range<usize>,
     /// Tie-breaker across routes: the rank of the route's creation timestamp, then
     /// namespace/name, among all routes (equal for routes that tie on all three).
-    pub(crate) order: usize,
-    /// The compiled rules.
-    pub(crate) route: Arc<CompiledRoute>,
+    order: usize,
+    /// The route's compiled rules, in [`RuleArena::rules`].
+    rules: Range<usize>,
     /// The merged TrafficPolicy of each rule on this listener (empty when no policy
     /// exists at all).
-    pub(crate) policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
+    policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
+}
+
+/// An effective hostname with the first bytes of its name, taken while the name is
+/// fresh (see [`HostKey`]).
+#[derive(Debug)]
+struct HostEntry {
+    prefix: u64,
+    hostname: HostMatch,
+}
+
+impl ListenerRoutes {
+    /// Attaches a route: its effective hostnames on this listener, its precedence
+    /// tie-breaker, its rules in the arena and the TrafficPolicy of each rule here.
+    pub(crate) fn push(
+        &mut self,
+        hostnames: &[HostMatch],
+        order: usize,
+        rules: Range<usize>,
+        policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
+    ) {
+        let start = self.hostnames.len();
+        self.hostnames
+            .extend(hostnames.iter().map(|hostname| HostEntry {
+                prefix: name_prefix(hostname),
+                hostname: hostname.clone(),
+            }));
+        self.routes.push(AttachedRoute {
+            hostnames: start..self.hostnames.len(),
+            order,
+            rules,
+            policies,
+        });
+    }
 }
 
 /// Builds the virtual hosts of a listener, most specific hostname first.
 ///
-/// Rules and matches are shared with the compiled route (only a rule that gains a
-/// TrafficPolicy on this listener is copied), so thousands of routes cost no copies.
-pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
+/// Rules and matches are shared with the compiled routes in `arena` (only a rule that
+/// gains a TrafficPolicy on this listener is copied), so thousands of routes cost no
+/// copies.
+pub(crate) fn virtual_hosts(attached: &ListenerRoutes, arena: &RuleArena) -> Vec<VirtualHost> {
     // Every (hostname, route) pair, ordered most specific hostname first and then by
     // attachment order: one sort, so thousands of routes with their own hostnames cost
     // n log n comparisons and no map.
-    let mut pairs: Vec<(HostKey<'_>, usize)> = Vec::with_capacity(attached.len());
-    for (index, route) in attached.iter().enumerate() {
+    let mut pairs: Vec<(HostKey<'_>, usize)> = Vec::with_capacity(attached.hostnames.len());
+    for (index, route) in attached.routes.iter().enumerate() {
         pairs.extend(
-            route
-                .hostnames
+            attached.hostnames[route.hostnames.clone()]
                 .iter()
-                .map(|hostname| (HostKey::new(hostname), index)),
+                .map(|entry| (HostKey::new(entry), index)),
         );
     }
     pairs.sort_unstable_by(|a, b| a.0.order(&b.0).then(a.1.cmp(&b.1)));
@@ -49,13 +90,13 @@ pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
         let mut rules: Vec<Arc<RulePlan>> = Vec::with_capacity(
             group
                 .iter()
-                .map(|&(_, index)| attached[index].route.rules.len())
+                .map(|&(_, index)| attached.routes[index].rules.len())
                 .sum(),
         );
         keyed.clear();
         for &(_, index) in group {
-            let route = &attached[index];
-            for (rule_index, rule) in route.route.rules.iter().enumerate() {
+            let route = &attached.routes[index];
+            for (rule_index, rule) in arena.rules[route.rules.clone()].iter().enumerate() {
                 let plan_index = rules.len();
                 rules.push(match route.policies.get(rule_index).cloned().flatten() {
                     None => rule.plan.clone(),
@@ -64,11 +105,11 @@ pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
                         ..RulePlan::clone(&rule.plan)
                     }),
                 });
-                for (match_index, m) in rule.matches.iter().enumerate() {
+                for (match_index, m) in arena.matches[rule.matches.clone()].iter().enumerate() {
                     keyed.push((
-                        (rank(m), route.order, rule_index, match_index),
+                        (m.rank, route.order, rule_index, match_index),
                         RouteEntry {
-                            matcher: m.clone(),
+                            matcher: m.matcher.clone(),
                             rule: plan_index,
                         },
                     ));
@@ -83,6 +124,23 @@ pub(crate) fn virtual_hosts(attached: &[AttachedRoute]) -> Vec<VirtualHost> {
         });
     }
     hosts
+}
+
+/// The first eight bytes of a hostname's name (empty for `Any`), big-endian, zero-padded.
+fn name_prefix(hostname: &HostMatch) -> u64 {
+    let mut prefix = [0; 8];
+    let name = host_name(hostname);
+    let len = name.len().min(prefix.len());
+    prefix[..len].copy_from_slice(&name.as_bytes()[..len]);
+    u64::from_be_bytes(prefix)
+}
+
+/// The name of a hostname pattern (empty for `Any`).
+fn host_name(hostname: &HostMatch) -> &str {
+    match hostname {
+        HostMatch::Exact(name) | HostMatch::Wildcard(name) => name,
+        HostMatch::Any => "",
+    }
 }
 
 /// A hostname as the virtual host order sorts it: `HostMatch`'s order (most specific
@@ -100,19 +158,12 @@ struct HostKey<'a> {
 }
 
 impl<'a> HostKey<'a> {
-    fn new(hostname: &'a HostMatch) -> Self {
-        let name = match hostname {
-            HostMatch::Exact(name) | HostMatch::Wildcard(name) => name,
-            HostMatch::Any => "",
-        };
-        let mut prefix = [0; 8];
-        let len = name.len().min(prefix.len());
-        prefix[..len].copy_from_slice(&name.as_bytes()[..len]);
+    fn new(entry: &'a HostEntry) -> Self {
         Self {
-            specificity: hostname.specificity(),
-            prefix: u64::from_be_bytes(prefix),
-            name,
-            hostname,
+            specificity: entry.hostname.specificity(),
+            prefix: entry.prefix,
+            name: host_name(&entry.hostname),
+            hostname: &entry.hostname,
         }
     }
 
@@ -156,13 +207,20 @@ mod tests {
             exact("abcdefgh-2"),
             exact("abcdefgh-1"),
         ];
+        let entry = |hostname: &HostMatch| HostEntry {
+            prefix: name_prefix(hostname),
+            hostname: hostname.clone(),
+        };
         let mut expected: Vec<&HostMatch> = hosts.iter().collect();
         expected.sort_by(|a, b| (a.specificity(), a).cmp(&(b.specificity(), b)));
-        let mut keys: Vec<HostKey<'_>> = hosts.iter().map(HostKey::new).collect();
+        let entries: Vec<HostEntry> = hosts.iter().map(entry).collect();
+        let mut keys: Vec<HostKey<'_>> = entries.iter().map(HostKey::new).collect();
         keys.sort_unstable_by(HostKey::order);
         let sorted: Vec<&HostMatch> = keys.iter().map(|k| k.hostname).collect();
         assert_eq!(sorted, expected);
-        assert!(HostKey::new(&exact("a")).same(&HostKey::new(&exact("a"))));
-        assert!(!HostKey::new(&exact("a")).same(&HostKey::new(&HostMatch::Wildcard("a".into()))));
+        let (a, also_a) = (entry(&exact("a")), entry(&exact("a")));
+        let wild_a = entry(&HostMatch::Wildcard("a".into()));
+        assert!(HostKey::new(&a).same(&HostKey::new(&also_a)));
+        assert!(!HostKey::new(&a).same(&HostKey::new(&wild_a)));
     }
 }

@@ -19,10 +19,7 @@ use super::{
 };
 use crate::{
     api::{KgatewayKind, KgatewayResource, ParentReference, Service},
-    compile::{
-        CompileOptions, Diagnostics, ObjectStatus,
-        status::{Conditions, generation},
-    },
+    compile::{Diagnostics, ObjectStatus, status::StatusStamp},
 };
 
 /// A target: Service namespace, name, and optional port name.
@@ -166,7 +163,7 @@ impl<'a> BackendPolicies<'a> {
     /// The status of every BackendConfigPolicy; problems also go to `diagnostics`.
     pub(crate) fn statuses(
         &self,
-        options: &CompileOptions,
+        stamp: &StatusStamp,
         diagnostics: &mut Diagnostics,
     ) -> Vec<ObjectStatus> {
         self.entries
@@ -174,10 +171,7 @@ impl<'a> BackendPolicies<'a> {
             .enumerate()
             .map(|(i, entry)| {
                 let resource = entry.resource.display_name();
-                let c = Conditions {
-                    generation: generation(&entry.resource.metadata),
-                    time: &options.transition_time,
-                };
+                let c = stamp.conditions(&entry.resource.metadata);
                 for missing in &entry.missing {
                     diagnostics.push(
                         &resource,
@@ -240,7 +234,7 @@ impl<'a> BackendPolicies<'a> {
                         })
                         .collect(),
                 };
-                policy_object_status(entry.resource, ancestors, options)
+                policy_object_status(entry.resource, ancestors, stamp)
             })
             .collect()
     }

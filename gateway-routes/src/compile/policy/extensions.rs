@@ -21,9 +21,9 @@ use super::{decode::decode_spec, status::conditions_status};
 use crate::{
     api::{BackendObjectReference, ConfigMap, KGATEWAY_GROUP, KgatewayKind, KgatewayResource},
     compile::{
-        CompileOptions, Diagnostics, ObjectStatus,
+        Diagnostics, ObjectStatus,
         refs::{BackendIndex, Referrer, reference_allowed},
-        status::{Conditions, generation},
+        status::StatusStamp,
     },
 };
 
@@ -162,7 +162,7 @@ impl<'a> GatewayExtensions<'a> {
     /// `diagnostics`.
     pub(crate) fn statuses(
         &self,
-        options: &CompileOptions,
+        stamp: &StatusStamp,
         diagnostics: &mut Diagnostics,
     ) -> Vec<ObjectStatus> {
         let mut entries: Vec<&Entry<'_>> = self.entries.values().collect();
@@ -170,10 +170,7 @@ impl<'a> GatewayExtensions<'a> {
         entries
             .into_iter()
             .map(|entry| {
-                let c = Conditions {
-                    generation: generation(&entry.resource.metadata),
-                    time: &options.transition_time,
-                };
+                let c = stamp.conditions(&entry.resource.metadata);
                 let condition = match &entry.compiled {
                     Ok(_) => c.make("Accepted", true, "Accepted", ""),
                     Err(message) => {

@@ -248,22 +248,16 @@ impl<'a> ListenerPolicies<'a> {
     /// The status of every listener policy; problems also go to `diagnostics`.
     pub(crate) fn statuses(
         &self,
-        options: &crate::compile::CompileOptions,
+        stamp: &crate::compile::status::StatusStamp,
         diagnostics: &mut crate::compile::Diagnostics,
     ) -> Vec<crate::compile::ObjectStatus> {
-        use crate::{
-            api::ParentReference,
-            compile::status::{Conditions, generation},
-        };
+        use crate::api::ParentReference;
         self.entries
             .iter()
             .enumerate()
             .map(|(i, entry)| {
                 let resource = entry.resource.display_name();
-                let c = Conditions {
-                    generation: generation(&entry.resource.metadata),
-                    time: &options.transition_time,
-                };
+                let c = stamp.conditions(&entry.resource.metadata);
                 for missing in &entry.missing {
                     diagnostics.push(
                         &resource,
@@ -326,7 +320,7 @@ impl<'a> ListenerPolicies<'a> {
                         })
                         .collect(),
                 };
-                policy_object_status(entry.resource, ancestors, options)
+                policy_object_status(entry.resource, ancestors, stamp)
             })
             .collect()
     }

@@ -4,8 +4,8 @@ use super::{PolicyEntry, TargetDescription, TrafficPolicies};
 use crate::{
     api::{Condition, GATEWAY_GROUP, KgatewayResource, ParentReference},
     compile::{
-        CompileOptions, Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
-        status::{Conditions, generation},
+        Diagnostics, ObjectStatus, PolicyAncestorStatus, PolicyStatus, StatusBody,
+        status::{Conditions, StatusStamp},
     },
 };
 
@@ -13,23 +13,20 @@ impl TrafficPolicies<'_> {
     /// The status of every TrafficPolicy; problems also go to `diagnostics`.
     pub(crate) fn statuses(
         &self,
-        options: &CompileOptions,
+        stamp: &StatusStamp,
         diagnostics: &mut Diagnostics,
     ) -> Vec<ObjectStatus> {
         self.entries
             .iter()
             .map(|entry| {
                 let resource = entry.resource.display_name();
-                let c = Conditions {
-                    generation: generation(&entry.resource.metadata),
-                    time: &options.transition_time,
-                };
+                let c = stamp.conditions(&entry.resource.metadata);
                 let conditions = self.conditions(entry, &c, &resource, diagnostics);
                 let ancestors = ancestor_refs(entry)
                     .into_iter()
                     .map(|ancestor_ref| (ancestor_ref, conditions.clone()))
                     .collect();
-                policy_object_status(entry.resource, ancestors, options)
+                policy_object_status(entry.resource, ancestors, stamp)
             })
             .collect()
     }
@@ -171,16 +168,13 @@ fn ancestor_refs(entry: &PolicyEntry<'_>) -> Vec<ParentReference> {
 /// supported by this gateway`), also reported as a diagnostic naming the Backend.
 pub(crate) fn backend_statuses(
     backends: &crate::compile::refs::BackendIndex<'_>,
-    options: &CompileOptions,
+    stamp: &StatusStamp,
     diagnostics: &mut Diagnostics,
 ) -> Vec<ObjectStatus> {
     backends
         .kgateway_backends()
         .map(|(resource, outcome)| {
-            let c = Conditions {
-                generation: generation(&resource.metadata),
-                time: &options.transition_time,
-            };
+            let c = stamp.conditions(&resource.metadata);
             let condition = match outcome {
                 Ok(()) => c.make("Accepted", true, "Accepted", ""),
                 Err(message) => {
@@ -213,7 +207,7 @@ pub(crate) fn conditions_status(
 pub(crate) fn policy_object_status(
     resource: &KgatewayResource,
     ancestors: Vec<(ParentReference, Vec<Condition>)>,
-    options: &CompileOptions,
+    stamp: &StatusStamp,
 ) -> ObjectStatus {
     ObjectStatus {
         api_version: format!("{}/v1alpha1", resource.kind.group()).into(),
@@ -225,7 +219,7 @@ pub(crate) fn policy_object_status(
                 .into_iter()
                 .map(|(ancestor_ref, conditions)| PolicyAncestorStatus {
                     ancestor_ref,
-                    controller_name: options.controller_name.clone(),
+                    controller_name: stamp.controller_name.clone(),
                     conditions,
                 })
                 .collect(),

@@ -80,9 +80,9 @@ fn policy_conditions(compiled: &Compiled, name: &str) -> Vec<(String, String, St
         .iter()
         .map(|c| {
             (
-                c.type_.clone(),
-                c.status.clone(),
-                c.reason.clone(),
+                c.type_.to_string(),
+                c.status.to_string(),
+                c.reason.to_string(),
                 c.message.clone(),
             )
         })
@@ -127,7 +127,7 @@ fn a_gateway_policy_covers_every_route_and_listener() {
     };
     assert_eq!(status.ancestors.len(), 1);
     assert_eq!(status.ancestors[0].ancestor_ref.name, "gw");
-    assert_eq!(status.ancestors[0].controller_name, CONTROLLER);
+    assert_eq!(&*status.ancestors[0].controller_name, CONTROLLER);
 }
 
 #[test]
@@ -558,7 +558,13 @@ fn reasons_of(compiled: &Compiled, kind: &str, name: &str) -> Vec<(String, Strin
     status.ancestors[0]
         .conditions
         .iter()
-        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .map(|c| {
+            (
+                c.type_.to_string(),
+                c.status.to_string(),
+                c.reason.to_string(),
+            )
+        })
         .collect()
 }
 

@@ -60,9 +60,9 @@ fn backend_condition(compiled: &Compiled, name: &str) -> (String, String, String
     assert_eq!(conditions.len(), 1);
     let c = &conditions[0];
     (
-        c.type_.clone(),
-        c.status.clone(),
-        c.reason.clone(),
+        c.type_.to_string(),
+        c.status.to_string(),
+        c.reason.to_string(),
         c.message.clone(),
     )
 }
