@@ -25,13 +25,13 @@ listed symbols are still in the binary. Needs valgrind and h2load (installed wit
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "load"))
@@ -54,22 +54,25 @@ def install() -> None:
                    cwd=load.ROOT, check=True)
 
 
-def function_symbols(binary: Path) -> tuple[list[int], list[tuple[int, int, list[str]]]]:
-    """Function symbols of `binary` by address: (starts, [(start, size, names)])."""
-    out = subprocess.run(["nm", "-S", "--defined-only", "-n", str(binary)], capture_output=True,
+def sized_symbols(binary: Path) -> list[tuple[int, int, str, str]]:
+    """The symbols of `binary` that have a size: (address, size, nm type, name)."""
+    out = subprocess.run(["nm", "-S", "--defined-only", str(binary)], capture_output=True,
                          text=True, check=True).stdout
+    return [(int(p[0], 16), int(p[1], 16), p[2], p[3])
+            for p in map(str.split, out.splitlines()) if len(p) == 4]
+
+
+def function_symbols(symbols) -> tuple[list[int], list[tuple[int, int, list[str]]]]:
+    """Function symbols by address: (starts, [(start, size, names)])."""
     by_start: dict[int, tuple[int, list[str]]] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[2] in "tTwW":
-            start, size = int(parts[0], 16), int(parts[1], 16)
-            entry = by_start.setdefault(start, (size, []))
-            entry[1].append(parts[3])
+    for start, size, kind, name in symbols:
+        if kind in "tTwW":
+            by_start.setdefault(start, (size, []))[1].append(name)
     table = sorted((start, size, names) for start, (size, names) in by_start.items())
     return [t[0] for t in table], table
 
 
-def cold_tables(binary: Path) -> list[str]:
+def cold_tables(binary: Path, symbols) -> list[str]:
     """Named read-only tables of at least 4 KiB (compression dictionaries, curve
     precomputations, Unicode tables): listed after the functions, they are laid out together
     at the front of `.rodata`, so the scattered small constants start-up reads do not fault
@@ -81,16 +84,9 @@ def cold_tables(binary: Path) -> list[str]:
     # `[ N] .rodata PROGBITS address offset size ...`, the index possibly split as `[` `N]`.
     fields = rodata[rodata.index(".rodata") + 1:]
     start, size = int(fields[1], 16), int(fields[3], 16)
-    out = subprocess.run(["nm", "-S", "--defined-only", str(binary)], capture_output=True,
-                         text=True, check=True).stdout
-    tables = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[2] in "rR":
-            address, length = int(parts[0], 16), int(parts[1], 16)
-            if start <= address < start + size and length >= 4096:
-                tables.append((-length, parts[3]))
-    return [name for _, name in sorted(tables)]
+    tables = sorted((-length, name) for address, length, kind, name in symbols
+                    if kind in "rR" and start <= address < start + size and length >= 4096)
+    return [name for _, name in tables]
 
 
 def self_cost(dump: Path, binary_name: str) -> collections.Counter:
@@ -113,7 +109,6 @@ def self_cost(dump: Path, binary_name: str) -> collections.Counter:
 
 
 def per_function(cost: collections.Counter, starts, table) -> collections.Counter:
-    import bisect
     out: collections.Counter = collections.Counter()
     for address, ir in cost.items():
         i = bisect.bisect_right(starts, address) - 1
@@ -164,7 +159,8 @@ def profile(name: str, scratch: Path) -> tuple[Path, Path]:
 
 
 def generate(binary: Path) -> list[str]:
-    starts, table = function_symbols(binary)
+    symbols = sized_symbols(binary)
+    starts, table = function_symbols(symbols)
     serving: collections.Counter = collections.Counter()
     startup: collections.Counter = collections.Counter()
     with tempfile.TemporaryDirectory() as scratch:
@@ -178,7 +174,7 @@ def generate(binary: Path) -> list[str]:
     cold = sum(table[i][1] for i in startup if i not in serving)
     print(f"{len(serving)} serving functions ({hot // 1024} KiB), "
           f"{len(order) - len(serving)} start-up functions ({cold // 1024} KiB)")
-    tables = cold_tables(binary)
+    tables = cold_tables(binary, symbols)
     print(f"{len(tables)} read-only tables of 4 KiB or more grouped")
     return [name for i in order for name in table[i][2]] + tables
 
