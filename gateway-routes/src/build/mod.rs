@@ -13,6 +13,7 @@ mod weighted;
 pub use router::SocketRouter;
 pub use stack::{BuildCarry, BuildContext};
 
+use foldhash::HashMap;
 use gateway_core::{
     HttpService,
     extensions::{ListenerPort, MatchedRoute, ResourceRef, RouteContext},
@@ -20,7 +21,7 @@ use gateway_core::{
     listener::{SocketConfig, SocketState},
 };
 use gateway_filters::{compression::Toggle, jwt::JwtLayer};
-use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 
 use crate::plan::{HostMatch, ListenerPlan, ListenerProtocol, Plan, RequestMatch};
 use router::{ListenerRouter, RouteSlot, VirtualHostRouter, matched_prefix};
@@ -32,8 +33,11 @@ pub fn build_sockets(
     plan: &Plan,
     bind: impl Fn(&ResourceRef, u16) -> SocketAddr,
     ctx: &mut BuildContext,
-) -> (HashMap<SocketAddr, SocketConfig>, Vec<String>) {
-    let mut grouped: HashMap<SocketAddr, Vec<&ListenerPlan>> = HashMap::new();
+) -> (
+    std::collections::HashMap<SocketAddr, SocketConfig>,
+    Vec<String>,
+) {
+    let mut grouped: HashMap<SocketAddr, Vec<&ListenerPlan>> = HashMap::default();
     let mut order = Vec::new();
     for gateway in &plan.gateways {
         for listener in &gateway.listeners {
@@ -46,7 +50,7 @@ pub fn build_sockets(
         }
     }
     let mut warnings = Vec::new();
-    let mut sockets = HashMap::new();
+    let mut sockets = std::collections::HashMap::new();
     for addr in order {
         let listeners = grouped.remove(&addr).unwrap_or_default();
         let plaintext = listeners
@@ -124,8 +128,8 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
     let mut router = ListenerRouter {
         hostname: listener.hostname.clone(),
         port: ListenerPort(listener.port),
-        exact: HashMap::with_capacity(exact_hosts),
-        wildcard: HashMap::new(),
+        exact: HashMap::with_capacity_and_hasher(exact_hosts, Default::default()),
+        wildcard: HashMap::default(),
         any: None,
     };
     let mut metrics = ctx.listener_metrics(&listener.resource);

@@ -9,6 +9,7 @@
 //! without authenticating again. CORS preflights are not authenticated (Envoy's
 //! `bypass_cors_preflight`): the CORS layer of the rule answers them.
 
+use foldhash::HashMap;
 use gateway_core::{
     HttpService, Request, Response, ResponseFlag,
     error::local_response,
@@ -21,7 +22,6 @@ use http::{
     header::{ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN},
 };
 use std::{
-    collections::HashMap,
     convert::Infallible,
     sync::Arc,
     task::{Context, Poll},

@@ -22,6 +22,7 @@
 //! The rule's own fields always win over a TrafficPolicy's: an HTTPRoute author's explicit
 //! choice is more specific than any policy attached to it.
 
+use foldhash::HashMap;
 use gateway_core::{
     BoxBody, HttpService, Request, ResponseFlag,
     backend::{Backend, BackendPolicy, BackendService, UpstreamClient},
@@ -57,7 +58,7 @@ use gateway_filters::{
     url_rewrite::UrlRewriteLayer,
 };
 use http::StatusCode;
-use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 use tower::{
     Layer,
     util::{MapRequest, MapResponse},
@@ -133,13 +134,13 @@ impl BuildContext {
     pub fn new(client: UpstreamClient) -> Self {
         Self {
             client,
-            backends: HashMap::new(),
-            by_address: HashMap::new(),
+            backends: HashMap::default(),
+            by_address: HashMap::default(),
             previous: BuildCarry::default(),
-            rate_limiters: HashMap::new(),
+            rate_limiters: HashMap::default(),
             external: ExternalLayers::default(),
             metrics: None,
-            route_metrics: HashMap::new(),
+            route_metrics: HashMap::default(),
             generation: 0,
         }
     }

@@ -8,11 +8,9 @@
 //! plan smaller, and makes cloning it later (the build step copies matchers into the
 //! router) a reference count increment instead of another copy.
 
+use foldhash::{HashMap, HashSet};
 use http::HeaderName;
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 /// Shared copies of strings and header names, for one compile.
 #[derive(Debug, Default)]

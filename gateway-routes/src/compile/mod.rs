@@ -25,6 +25,7 @@ mod virtual_hosts;
 pub use policy::field_path;
 pub use status::*;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::{collections::BTreeMap, fmt};
 
 use attach::{Attachments, ParentOutcome, RouteInfo, attach, defaulted};
@@ -203,7 +204,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     let mut routes: Vec<_> = snapshot
         .http_routes
         .iter()
-        .map(|r| (route_key(&r.metadata), r))
+        .map(|r| (route_order(&r.metadata), r))
         .collect();
     routes.sort_by(|a, b| a.0.cmp(&b.0));
     statuses.reserve(routes.len());
@@ -305,7 +306,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     ));
 
     let mut tls_routes: Vec<_> = snapshot.tls_routes.iter().collect();
-    tls_routes.sort_by_cached_key(|r| route_order(&r.metadata));
+    tls_routes.sort_by(|a, b| route_order(&a.metadata).cmp(&route_order(&b.metadata)));
     for route in tls_routes {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
@@ -433,39 +434,13 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     }
 }
 
-/// Creation timestamp (as RFC 3339 text, empty when unknown), namespace, name: the
-/// tie-breakers between routes, borrowed where the metadata has them. Orders exactly as
-/// [`route_order`].
-fn route_key(meta: &ObjectMeta) -> (String, &str, &str) {
-    let created = meta
-        .creation_timestamp
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|v| match v {
-            serde_json::Value::String(text) => Some(text),
-            _ => None,
-        })
-        .unwrap_or_default();
+/// Creation timestamp (`None` when unknown, ordering first), namespace, name: the
+/// tie-breakers between routes (and between policies), borrowed from the metadata.
+pub(crate) fn route_order(meta: &ObjectMeta) -> (Option<&Time>, &str, &str) {
     (
-        created,
+        meta.creation_timestamp.as_ref(),
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// Creation timestamp (as RFC 3339 text, empty when unknown), namespace, name: the
-/// tie-breakers between routes.
-fn route_order(meta: &ObjectMeta) -> (String, String, String) {
-    let created = meta
-        .creation_timestamp
-        .as_ref()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    (
-        created,
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
     )
 }
 

@@ -6,18 +6,14 @@ mod backend;
 #[cfg(test)]
 mod tests;
 
+use foldhash::HashMap;
 use gateway_core::extensions::ResourceRef;
 use gateway_filters::direct_response::{DirectResponseConfig, DirectResponseSpec};
 
 use super::policy::BackendPolicies;
 use backend::{StaticBackendPlan, compile_backend};
 use k8s_openapi::api::core::v1::ServicePort;
-use std::{
-    cell::RefCell,
-    collections::{BTreeMap, HashMap},
-    net::SocketAddr,
-    sync::Arc,
-};
+use std::{cell::RefCell, collections::BTreeMap, net::SocketAddr, sync::Arc};
 
 use crate::{
     api::{
@@ -152,7 +148,7 @@ impl<'a> BackendIndex<'a> {
                 ))
             })
             .collect();
-        let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::default();
         for slice in slices {
             let service = slice
                 .metadata

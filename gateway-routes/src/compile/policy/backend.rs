@@ -6,11 +6,9 @@
 //! narrows it to one Service port by name, and wins over a whole-Service policy. Two
 //! policies on the same target: the older wins whole, the newer is `Conflicted`.
 
+use foldhash::HashMap;
 use gateway_core::backend::BackendPolicy;
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Arc,
-};
+use std::{collections::BTreeSet, sync::Arc};
 
 use super::status::{policy_object_status, self_ref};
 use super::{
@@ -60,7 +58,7 @@ impl<'a> BackendPolicies<'a> {
             })
             .collect();
         entries.sort_by_cached_key(|e| super::super::route_order(&e.resource.metadata));
-        let mut winners = HashMap::new();
+        let mut winners = HashMap::default();
         for (i, entry) in entries.iter_mut().enumerate() {
             let Ok(compiled) = &entry.compiled else {
                 continue;

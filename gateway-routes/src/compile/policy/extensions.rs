@@ -6,6 +6,7 @@
 //! `Accepted=False` naming the field; a policy that names it is then `Invalid`, with a
 //! message that points at the extension, so a broken reference never goes unnoticed.
 
+use foldhash::HashMap;
 use gateway_filters::{
     ext_authz::{ExtAuthProvider, ExtAuthProviderSpec},
     ext_proc::{ExtProcConfig, ExtProcProviderSpec, GrpcServer},
@@ -15,7 +16,7 @@ use gateway_filters::{
 };
 use http::{Uri, uri::Authority};
 use serde::Deserialize;
-use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 
 use super::{decode::decode_spec, status::conditions_status};
 use crate::{

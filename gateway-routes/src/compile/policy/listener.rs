@@ -7,6 +7,7 @@
 //! the older one wins; the others are `Conflicted` on that Gateway. Fields we do not serve
 //! make the policy `Invalid`, naming them.
 
+use foldhash::HashMap;
 use gateway_core::limits::ListenerLimits;
 use gateway_filters::otel::TracingSpec;
 use gateway_filters::{
@@ -19,7 +20,7 @@ use gateway_filters::{
 use http::Uri;
 use serde::Deserialize;
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 

@@ -25,8 +25,9 @@ mod status;
 mod targets;
 mod traffic;
 
+use foldhash::HashMap;
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 
