@@ -6,6 +6,6 @@
 pub mod source;
 
 pub use source::{
-    DEFAULT_DEBOUNCE, DirChanges, DirWatcher, LoadError, Loaded, ParseError, WatchError, load_dir,
-    reload, serve_dir, watch_dir,
+    DEFAULT_DEBOUNCE, DirChanges, DirContents, DirWatcher, LoadError, Loaded, ParseError,
+    WatchError, load_dir, read_dir, reload, serve_dir, watch_dir,
 };

@@ -14,6 +14,7 @@
 
 use std::{
     fs,
+    hash::{DefaultHasher, Hash, Hasher},
     path::{Path, PathBuf},
 };
 
@@ -51,20 +52,58 @@ pub struct Loaded {
 /// [`LoadError::Invalid`] listing every document that is not valid YAML, lacks `kind` or
 /// `apiVersion`, or does not fit the type of its kind.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
-    let mut loaded = Loaded::default();
-    let mut errors = Vec::new();
-    for file in yaml_files(dir)? {
-        let text = fs::read_to_string(&file).map_err(|source| LoadError::Read {
-            path: file.clone(),
-            source,
-        })?;
-        loaded.files += 1;
-        load_file(&file, &text, &mut loaded, &mut errors);
+    read_dir(dir)?.parse()
+}
+
+/// The YAML files under a directory as read, before parsing: what a reload compares with
+/// the last one to skip re-applying a configuration that did not change.
+#[derive(Clone, Debug, Default)]
+pub struct DirContents {
+    files: Vec<(PathBuf, String)>,
+}
+
+/// Reads every YAML file under `dir` (see [`load_dir`] for which), without parsing.
+///
+/// # Errors
+///
+/// [`LoadError::Read`] if `dir` or anything under it cannot be read.
+pub fn read_dir(dir: &Path) -> Result<DirContents, LoadError> {
+    let files = yaml_files(dir)?
+        .into_iter()
+        .map(|file| match fs::read_to_string(&file) {
+            Ok(text) => Ok((file, text)),
+            Err(source) => Err(LoadError::Read { path: file, source }),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(DirContents { files })
+}
+
+impl DirContents {
+    /// A hash of every file's path and text: equal contents give equal fingerprints, and
+    /// any change to a name or a byte changes it (short of a 64-bit collision).
+    pub fn fingerprint(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.files.hash(&mut hasher);
+        hasher.finish()
     }
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(LoadError::Invalid { errors })
+
+    /// Decodes the files into a [`Snapshot`], as [`load_dir`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] listing every document that does not decode.
+    pub fn parse(&self) -> Result<Loaded, LoadError> {
+        let mut loaded = Loaded::default();
+        let mut errors = Vec::new();
+        for (file, text) in &self.files {
+            loaded.files += 1;
+            load_file(file, text, &mut loaded, &mut errors);
+        }
+        if errors.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(LoadError::Invalid { errors })
+        }
     }
 }
 

@@ -14,7 +14,7 @@ mod serve;
 mod split;
 mod watch;
 
-pub use dir::{Loaded, load_dir};
+pub use dir::{DirContents, Loaded, load_dir, read_dir};
 pub use error::{LoadError, ParseError};
 pub use serve::{DEFAULT_DEBOUNCE, reload, serve_dir};
 pub use watch::{DirChanges, DirWatcher, WatchError, watch_dir};
