@@ -62,6 +62,10 @@ pub(crate) struct RouteInfo<'a> {
     pub(crate) namespace: &'a str,
     /// The route's hostnames, parsed.
     pub(crate) hostnames: &'a [HostMatch],
+    /// Why one of the route's hostnames is invalid: every parent of ours refuses the route.
+    pub(crate) hostname_error: Option<&'a str>,
+    /// Why every rule of the route is invalid: every parent it attaches to refuses it.
+    pub(crate) rules_error: Option<&'a str>,
 }
 
 /// Resolves one parentRef against the Gateways of our class; when it attaches, `out`

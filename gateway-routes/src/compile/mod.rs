@@ -234,19 +234,20 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             diagnostics.push(&resource(), message.clone());
         }
         let hostname_error = route_hostnames(&route.spec.hostnames, &mut hostnames);
+        let all_invalid = compiled.invalid_rules.len() == compiled.rules.len();
+        let rules_error = all_invalid.then(|| compiled.invalid_rules.join("; "));
         let info = RouteInfo {
             kind: "HTTPRoute",
             namespace,
             hostnames: &hostnames,
+            hostname_error: hostname_error.as_deref(),
+            rules_error: rules_error.as_deref(),
         };
-        let all_invalid = compiled.invalid_rules.len() == compiled.rules.len();
         let parents = attach_parents(
             &route.spec.parent_refs,
             &info,
             &mut gateways,
             &namespace_labels,
-            hostname_error.as_deref(),
-            all_invalid.then(|| compiled.invalid_rules.join("; ")),
             &mut attachments,
             |gateway, listener, hostnames| {
                 let policies = if traffic_policies.is_empty() {
@@ -324,14 +325,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             kind: "TLSRoute",
             namespace,
             hostnames: &hostnames,
+            hostname_error: hostname_error.as_deref(),
+            rules_error: None,
         };
         let parents = attach_parents(
             &route.spec.parent_refs,
             &info,
             &mut gateways,
             &namespace_labels,
-            hostname_error.as_deref(),
-            None,
             &mut attachments,
             |gateway, listener, hostnames| {
                 tls_attached[gateway][listener].push(tls_route_plan(
@@ -465,14 +466,11 @@ type ParentResults = Vec<(ParentReference, Result<(), (&'static str, String)>)>;
 
 /// Attaches a route's parentRefs, calling `on_attach(gateway, listener, hostnames)` for
 /// each listener it lands on (`attachments` is scratch space).
-#[allow(clippy::too_many_arguments)]
 fn attach_parents(
     parent_refs: &[ParentReference],
     info: &RouteInfo<'_>,
     gateways: &mut [GatewayState<'_>],
     namespace_labels: &BTreeMap<&str, &BTreeMap<String, String>>,
-    hostname_error: Option<&str>,
-    rules_error: Option<String>,
     attachments: &mut Attachments,
     mut on_attach: impl FnMut(usize, usize, &[HostMatch]),
 ) -> ParentResults {
@@ -482,7 +480,7 @@ fn attach_parents(
         if results.iter().any(|(p, _)| *p == stored) {
             continue;
         }
-        if let Some(error) = hostname_error {
+        if let Some(error) = info.hostname_error {
             if matches!(
                 attach(parent, info, gateways, namespace_labels, attachments),
                 ParentOutcome::NotOurs
@@ -498,8 +496,8 @@ fn attach_parents(
                 reason, message, ..
             } => results.push((stored, Err((reason, message)))),
             ParentOutcome::Attached { gateway } => {
-                if let Some(error) = &rules_error {
-                    results.push((stored, Err(("UnsupportedValue", error.clone()))));
+                if let Some(error) = info.rules_error {
+                    results.push((stored, Err(("UnsupportedValue", error.to_owned()))));
                     continue;
                 }
                 for (listener, hostnames) in attachments.listeners() {
