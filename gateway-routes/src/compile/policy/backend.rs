@@ -57,7 +57,7 @@ impl<'a> BackendPolicies<'a> {
                 }
             })
             .collect();
-        entries.sort_by_cached_key(|e| super::super::route_order(&e.resource.metadata));
+        entries.sort_by_key(|e| super::super::route_order(&e.resource.metadata));
         let mut winners = HashMap::default();
         for (i, entry) in entries.iter_mut().enumerate() {
             let Ok(compiled) = &entry.compiled else {

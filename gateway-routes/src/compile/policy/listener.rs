@@ -164,7 +164,7 @@ impl<'a> ListenerPolicies<'a> {
                 }
             })
             .collect();
-        entries.sort_by_cached_key(|e| {
+        entries.sort_by_key(|e| {
             (
                 e.resource.kind != KgatewayKind::ListenerPolicy,
                 super::super::route_order(&e.resource.metadata),

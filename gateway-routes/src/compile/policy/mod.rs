@@ -125,7 +125,7 @@ impl<'a> TrafficPolicies<'a> {
                 })
             })
             .collect();
-        entries.sort_by_cached_key(|e| super::route_order(&e.resource.metadata));
+        entries.sort_by_key(|e| super::route_order(&e.resource.metadata));
         if entries.is_empty() {
             // Nothing to attach: skip indexing every Gateway and HTTPRoute.
             return Self::default();
