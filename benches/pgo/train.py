@@ -6,8 +6,8 @@ optimisation).
 under the load benchmark's traffic. `gateway-bin/pgo/cargo-release` hands it to rustc
 (`-Cprofile-use`), and LLVM then lays out the hot paths straight, inlines where calls are
 hot, and moves the code that did not run out of the way. On the one-route HTTP/1.1 request
-path that took instructions per request from about 30,000 to 23,000 and instruction-cache
-misses from about 1,600 to 700 (callgrind); see the README's performance section.
+path that took instructions per request from about 30,000 to 21,600 and instruction-cache
+misses from about 1,580 to 570 (callgrind); see the README's performance section.
 
 This script makes the profile:
 
@@ -44,8 +44,7 @@ import run as load  # noqa: E402  (the load benchmark: configurations and the ru
 PGO_DIR = load.ROOT / "gateway-bin" / "pgo"
 PROFILE = PGO_DIR / "gateway.profdata"
 LLVM_VERSION = PGO_DIR / "llvm-version"
-CARGO_RELEASE = load.CARGO_RELEASE
-TRAIN_TARGET = load.ROOT / "target" / "pgo-train"
+TRAIN_TARGET = load.TARGET / "pgo-train"
 RAW_DIR = TRAIN_TARGET / "profraw"
 TRAINING = ["--proxies", "gateway,gateway-policies,gateway-10k", "--rounds", "1",
             "--duration", "3", "--idle-conns", "2000"]
@@ -118,7 +117,7 @@ def main() -> int:
                    check=True)
     LLVM_VERSION.write_text(f"{rustc_llvm_major()}\n")
     print(f"merged {len(raw)} runs into {PROFILE} ({PROFILE.stat().st_size // 1024} KiB); "
-          f"rebuild with {CARGO_RELEASE.relative_to(load.ROOT)} -p gateway-bin")
+          f"rebuild with {load.CARGO_RELEASE.relative_to(load.ROOT)} -p gateway-bin")
     return 0
 
 
