@@ -9,7 +9,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::AdminState;
+use super::{AdminState, JsonDocument};
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 
 /// Time an admin client has to send its request head.
@@ -41,7 +41,8 @@ pub async fn serve_admin(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                std::future::ready(Ok::<_, Infallible>(respond(&state, &request)))
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(respond(&state, &request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -65,7 +66,10 @@ pub async fn serve_admin(
 }
 
 /// Answers one admin request.
-fn respond(state: &AdminState, request: &http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+async fn respond(
+    state: &AdminState,
+    request: &http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
     let path = request.uri().path();
     let known = matches!(
         path,
@@ -84,8 +88,8 @@ fn respond(state: &AdminState, request: &http::Request<Incoming>) -> http::Respo
     match path {
         "/ready" if state.is_ready() => text(StatusCode::OK, "ready"),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready"),
-        "/config_dump" => json(state.config_dump()),
-        "/status" => json(state.status()),
+        "/config_dump" => json(written(state.config_dump()).await),
+        "/status" => json(written(state.status()).await),
         "/metrics" | "/stats/prometheus" => metrics(state),
         _ => text(StatusCode::OK, "ok"),
     }
@@ -114,6 +118,20 @@ fn text(status: StatusCode, text: &'static str) -> http::Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// The document's JSON; a document read for the first time is written on the blocking
+/// pool (a 10,000-route plan takes tens of milliseconds), not on the worker serving traffic.
+async fn written(document: Arc<JsonDocument>) -> Bytes {
+    if let Some(json) = document.written() {
+        return json;
+    }
+    let writing = document.clone();
+    match tokio::task::spawn_blocking(move || writing.json()).await {
+        Ok(json) => json,
+        // The blocking pool is shutting down: write it here rather than fail the read.
+        Err(_) => document.json(),
+    }
 }
 
 fn json(body: Bytes) -> http::Response<Full<Bytes>> {
@@ -174,6 +192,16 @@ mod tests {
         state.set_status(Bytes::from_static(br#"[{"kind":"Gateway"}]"#));
         let (_, _, body) = test_util::get(addr, "admin", "/status").await;
         assert_eq!(body, r#"[{"kind":"Gateway"}]"#);
+        // A value is written when first read, and that JSON is what later reads share.
+        let published = JsonDocument::of(vec![std::collections::BTreeMap::from([(
+            "kind",
+            "HTTPRoute",
+        )])]);
+        state.set_status(published);
+        assert_eq!(state.status().written(), None);
+        let (_, _, body) = test_util::get(addr, "admin", "/status").await;
+        assert_eq!(body, r#"[{"kind":"HTTPRoute"}]"#);
+        assert_eq!(state.status().written().unwrap(), body);
 
         let (status, _, _) = test_util::get(addr, "admin", "/nope").await;
         assert_eq!(status, StatusCode::NOT_FOUND);

@@ -7,14 +7,15 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+use super::JsonDocument;
 use crate::metrics::Metrics;
 
 /// Shared, lock-free state behind the admin endpoints.
 #[derive(Debug)]
 pub struct AdminState {
     ready: AtomicBool,
-    config_dump: ArcSwap<Bytes>,
-    status: ArcSwap<Bytes>,
+    config_dump: ArcSwap<JsonDocument>,
+    status: ArcSwap<JsonDocument>,
     metrics: Arc<Metrics>,
 }
 
@@ -32,8 +33,8 @@ impl AdminState {
     pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
         Self {
             ready: AtomicBool::new(false),
-            config_dump: ArcSwap::from_pointee(Bytes::from_static(b"{}")),
-            status: ArcSwap::from_pointee(Bytes::from_static(b"[]")),
+            config_dump: ArcSwap::from_pointee(Bytes::from_static(b"{}").into()),
+            status: ArcSwap::from_pointee(Bytes::from_static(b"[]").into()),
             metrics,
         }
     }
@@ -53,23 +54,25 @@ impl AdminState {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Publishes the JSON served by `/config_dump`.
-    pub fn set_config_dump(&self, json: Bytes) {
-        self.config_dump.store(Arc::new(json));
+    /// Publishes what `/config_dump` serves (a value is written as JSON on the first
+    /// read); returns the document it replaces, for the caller to free where it likes.
+    pub fn set_config_dump(&self, document: impl Into<JsonDocument>) -> Arc<JsonDocument> {
+        self.config_dump.swap(Arc::new(document.into()))
     }
 
-    /// Publishes the JSON array served by `/status`.
-    pub fn set_status(&self, json: Bytes) {
-        self.status.store(Arc::new(json));
+    /// Publishes what `/status` serves (a JSON array, or a value serializing to one);
+    /// returns the document it replaces.
+    pub fn set_status(&self, document: impl Into<JsonDocument>) -> Arc<JsonDocument> {
+        self.status.swap(Arc::new(document.into()))
     }
 
-    /// The current `/config_dump` JSON.
-    pub fn config_dump(&self) -> Bytes {
-        Bytes::clone(&self.config_dump.load())
+    /// The current `/config_dump` document.
+    pub fn config_dump(&self) -> Arc<JsonDocument> {
+        self.config_dump.load_full()
     }
 
-    /// The current `/status` JSON.
-    pub fn status(&self) -> Bytes {
-        Bytes::clone(&self.status.load())
+    /// The current `/status` document.
+    pub fn status(&self) -> Arc<JsonDocument> {
+        self.status.load_full()
     }
 }

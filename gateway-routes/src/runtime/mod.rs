@@ -10,10 +10,9 @@ mod listen_map;
 
 pub use listen_map::{ListenMap, ListenMapError};
 
-use bytes::Bytes;
 use gateway_core::{
     Limits,
-    admin::AdminState,
+    admin::{AdminState, JsonDocument},
     backend::UpstreamClient,
     listener::{ApplyError, SocketManager, SocketState},
 };
@@ -69,7 +68,8 @@ pub struct ApplyTimings {
     pub build: Duration,
     /// Routers swapped into the sockets (and new addresses bound).
     pub swap: Duration,
-    /// Plan and status serialized for the admin server, after the swap.
+    /// Plan and status handed to the admin server, after the swap (it writes them as JSON
+    /// when first asked).
     pub publish: Duration,
 }
 
@@ -133,17 +133,19 @@ impl Runtime {
         let bind_error = self.sockets.apply(desired).err();
         let swapped_at = Instant::now();
         let replaced = std::mem::replace(&mut *self.serving.lock(), serving);
-        self.admin.set_config_dump(to_json(&compiled.plan));
-        self.admin.set_status(to_json(&compiled.statuses));
-        if bind_error.is_none() {
-            self.admin.set_ready(true);
-        }
+        // Published as values: written as JSON when the admin server is first asked. Before
+        // `/ready` turns true, so that a client who waited for it reads this status.
         let Compiled {
             plan,
             statuses,
             diagnostics,
         } = compiled;
-        retire((replaced, plan, statuses));
+        let dump = self.admin.set_config_dump(JsonDocument::of(plan));
+        let status = self.admin.set_status(JsonDocument::of(statuses));
+        if bind_error.is_none() {
+            self.admin.set_ready(true);
+        }
+        retire((replaced, dump, status));
         Applied {
             diagnostics,
             warnings,
@@ -178,15 +180,5 @@ fn retire<T: Send + 'static>(replaced: T) {
             runtime.spawn_blocking(move || drop(replaced));
         }
         Err(_) => drop(replaced),
-    }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Bytes {
-    match serde_json::to_vec(value) {
-        Ok(json) => json.into(),
-        Err(err) => {
-            tracing::error!(error = %err, "serializing admin JSON");
-            Bytes::from_static(b"null")
-        }
     }
 }
