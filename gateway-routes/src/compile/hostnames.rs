@@ -7,36 +7,81 @@ use crate::plan::HostMatch;
 
 /// Parses a Gateway API hostname (`foo.example.com` or `*.example.com`).
 pub(crate) fn parse_hostname(text: &str) -> Result<HostMatch, String> {
-    let lower = if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(text.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(text)
-    };
-    let (wildcard, rest) = match lower.strip_prefix("*.") {
+    let (wildcard, name) = match text.strip_prefix("*.") {
         Some(rest) => (true, rest),
-        None => (false, &*lower),
+        None => (false, text),
     };
-    let valid_label = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
+    let uppercase = match scan_name(name.as_bytes()) {
+        Scanned::Name { uppercase } => uppercase,
+        Scanned::Invalid => return Err(format!("{text:?} is not a valid hostname")),
+        Scanned::Address => return Err(format!("{text:?} is an IP address, not a hostname")),
     };
-    if rest.is_empty() || rest.len() > 253 || !rest.split('.').all(valid_label) {
-        return Err(format!("{text:?} is not a valid hostname"));
-    }
-    // Labels admit no `:`, so the only address still possible here is dotted IPv4.
-    if rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("{text:?} is an IP address, not a hostname"));
-    }
-    Ok(if wildcard {
-        HostMatch::Wildcard(Arc::from(format!(".{rest}")))
+    let name = if uppercase {
+        Cow::Owned(name.to_ascii_lowercase())
     } else {
-        HostMatch::Exact(Arc::from(rest))
+        Cow::Borrowed(name)
+    };
+    Ok(if wildcard {
+        HostMatch::Wildcard(Arc::from(format!(".{name}")))
+    } else {
+        HostMatch::Exact(Arc::from(&*name))
     })
+}
+
+/// What [`scan_name`] found.
+enum Scanned {
+    /// A DNS name; `uppercase` when it has uppercase letters (names compare lowercase).
+    Name { uppercase: bool },
+    /// Not a DNS name.
+    Invalid,
+    /// Digits and dots only: a dotted IPv4 address (labels admit no `:`, so no other
+    /// address gets this far).
+    Address,
+}
+
+/// Checks a name in one pass: at most 253 bytes of dot-separated labels, each 1 to 63
+/// letters, digits and hyphens, neither starting nor ending with a hyphen (RFC 1123).
+fn scan_name(name: &[u8]) -> Scanned {
+    if name.is_empty() || name.len() > 253 {
+        return Scanned::Invalid;
+    }
+    let mut label = 0;
+    let mut last = b'.';
+    let mut uppercase = false;
+    let mut digits_only = true;
+    for &b in name {
+        match b {
+            b'.' if label == 0 || last == b'-' => return Scanned::Invalid,
+            b'.' => label = 0,
+            b'-' if label == 0 => return Scanned::Invalid,
+            b'-' => {
+                label += 1;
+                digits_only = false;
+            }
+            b'0'..=b'9' => label += 1,
+            b'a'..=b'z' => {
+                label += 1;
+                digits_only = false;
+            }
+            b'A'..=b'Z' => {
+                label += 1;
+                digits_only = false;
+                uppercase = true;
+            }
+            _ => return Scanned::Invalid,
+        }
+        if label > 63 {
+            return Scanned::Invalid;
+        }
+        last = b;
+    }
+    if label == 0 || last == b'-' {
+        Scanned::Invalid
+    } else if digits_only {
+        Scanned::Address
+    } else {
+        Scanned::Name { uppercase }
+    }
 }
 
 impl HostMatch {
@@ -180,6 +225,10 @@ mod tests {
             "*",
             "foo.*.com",
             "a_b.com",
+            "a-.com",
+            "a.com.",
+            "*.a.-b",
+            "1.2.3.4.5",
         ] {
             assert!(parse_hostname(bad).is_err(), "{bad}");
         }
@@ -187,5 +236,22 @@ mod tests {
             h("Foo.EXAMPLE.com"),
             HostMatch::Exact("foo.example.com".into())
         );
+        assert_eq!(
+            h("*.Sub-1.Example.com"),
+            HostMatch::Wildcard(".sub-1.example.com".into())
+        );
+        let long_label = "a".repeat(63);
+        assert!(parse_hostname(&format!("{long_label}.com")).is_ok());
+        assert!(parse_hostname(&format!("{long_label}a.com")).is_err());
+        let long_name = vec!["a".repeat(62); 4].join(".") + ".b";
+        assert_eq!(long_name.len(), 253);
+        assert!(parse_hostname(&long_name).is_ok());
+        assert!(parse_hostname(&(long_name + "c")).is_err());
+        assert!(
+            parse_hostname("10.0.0.1")
+                .unwrap_err()
+                .contains("is an IP address")
+        );
+        assert!(parse_hostname("1.2.3.4a").is_ok());
     }
 }
