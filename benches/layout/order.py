@@ -44,7 +44,6 @@ PROFILES = ("gateway", "gateway-policies")
 STARTUP_MARKER = "# start-up functions"
 
 
-
 def install() -> None:
     load.apt_install({"valgrind": "valgrind", "h2load": "nghttp2-client"})
     subprocess.run([str(load.CARGO_RELEASE), "-p", "gateway-bin"], cwd=load.ROOT, check=True)

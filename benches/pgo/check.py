@@ -32,10 +32,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-ORDER_FILE = ROOT / "gateway-bin" / "symbol-order.txt"
-# Written by benches/layout/order.py between the serving and the start-up functions.
-STARTUP_MARKER = "# start-up functions"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layout"))
+from order import ORDER_FILE, STARTUP_MARKER  # noqa: E402  (the file and marker it writes)
+
 MISMATCH = re.compile(r"control flow change detected \(hash mismatch\) (\S+)")
 
 
