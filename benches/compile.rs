@@ -15,6 +15,9 @@
 //!   YAML at 10 000 routes, read from the page cache): split, parse and decode.
 //! - `config/compile/N` — `gateway_routes::compile::compile` of the loaded snapshot:
 //!   attachment, hostname intersection, precedence ordering, backend resolution, status.
+//! - `config/compile_plan/N` — `gateway_routes::compile::compile_plan`: the same without
+//!   writing the statuses, which is what a reload does before the swap (it writes them
+//!   after).
 //! - `config/build/N` — `gateway_routes::build::build_sockets` of the compiled plan: the
 //!   socket router and every rule stack (the built services are dropped outside the
 //!   timing).
@@ -38,7 +41,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use gateway_core::metrics::Metrics;
 use gateway_routes::{
     build::{BuildContext, build_sockets},
-    compile::{CompileOptions, compile},
+    compile::{CompileOptions, compile, compile_plan},
 };
 use support::Spec;
 
@@ -75,6 +78,13 @@ fn config(c: &mut Criterion) {
             b.iter_batched(
                 || (),
                 |()| compile(&snapshot, &options),
+                BatchSize::PerIteration,
+            );
+        });
+        group.bench_function(BenchmarkId::new("compile_plan", routes), |b| {
+            b.iter_batched(
+                || (),
+                |()| compile_plan(&snapshot, &options),
                 BatchSize::PerIteration,
             );
         });

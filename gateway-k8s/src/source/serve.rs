@@ -134,6 +134,7 @@ fn reload_blocking(dir: &Path, runtime: &Runtime, unchanged: Option<u64>) -> Rel
         compile_ms = ms(timings.compile),
         build_ms = ms(timings.build),
         swap_ms = ms(timings.swap),
+        status_ms = ms(timings.status),
         publish_ms = ms(timings.publish),
         "configuration applied"
     );

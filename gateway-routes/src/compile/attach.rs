@@ -164,6 +164,73 @@ pub(crate) fn defaulted(parent: &ParentReference) -> ParentReference {
     ParentReference {
         group: Some(parent.group().to_owned()),
         kind: Some(parent.kind().to_owned()),
-        ..parent.clone()
+        namespace: parent.namespace.clone(),
+        name: parent.name.clone(),
+        section_name: parent.section_name.clone(),
+        port: parent.port,
+    }
+}
+
+/// Whether two parentRefs name the same parent once the API server's defaults are filled
+/// in: the comparison of their [`defaulted`] forms, without making them.
+pub(crate) fn same_parent(a: &ParentReference, b: &ParentReference) -> bool {
+    a.name == b.name
+        && a.group() == b.group()
+        && a.kind() == b.kind()
+        && a.namespace == b.namespace
+        && a.section_name == b.section_name
+        && a.port == b.port
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parent(name: &str) -> ParentReference {
+        ParentReference {
+            group: None,
+            kind: None,
+            namespace: None,
+            name: name.to_owned(),
+            section_name: None,
+            port: None,
+        }
+    }
+
+    #[test]
+    fn parents_compare_with_defaults_filled_in() {
+        let written = parent("gw");
+        let explicit = ParentReference {
+            group: Some(GATEWAY_GROUP.to_owned()),
+            kind: Some("Gateway".to_owned()),
+            ..parent("gw")
+        };
+        assert!(same_parent(&written, &explicit));
+        assert_eq!(defaulted(&written), defaulted(&explicit));
+        assert_eq!(defaulted(&written), explicit);
+
+        let differ = [
+            parent("other"),
+            ParentReference {
+                kind: Some("Service".to_owned()),
+                ..parent("gw")
+            },
+            ParentReference {
+                namespace: Some("ns".to_owned()),
+                ..parent("gw")
+            },
+            ParentReference {
+                section_name: Some("http".to_owned()),
+                ..parent("gw")
+            },
+            ParentReference {
+                port: Some(80),
+                ..parent("gw")
+            },
+        ];
+        for other in &differ {
+            assert!(!same_parent(&written, other), "{other:?}");
+            assert_ne!(defaulted(&written), defaulted(other));
+        }
     }
 }

@@ -18,22 +18,25 @@ mod intern;
 mod matches;
 mod policy;
 mod refs;
+mod report;
 mod status;
 mod tls_routes;
 mod virtual_hosts;
 
 pub use policy::field_path;
+pub use report::StatusReport;
 pub use status::*;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::{collections::BTreeMap, fmt};
 
-use attach::{Attachments, ParentOutcome, RouteInfo, attach, defaulted};
+use attach::{Attachments, ParentOutcome, RouteInfo, attach, same_parent};
 use gateways::{GatewayState, gateway_state, gateway_status, listener_plan, our_classes};
 use hostnames::parse_hostname;
 use http_routes::{RuleArena, compile_route};
 use intern::Interner;
-use refs::{BackendIndex, RefError};
+use refs::BackendIndex;
+use report::{ParentResult, RouteRecord};
 use tls_routes::{tls_backends, tls_route_plan};
 use virtual_hosts::{ListenerRoutes, virtual_hosts};
 
@@ -109,6 +112,21 @@ pub struct Compiled {
 
 /// Compiles a snapshot.
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
+    let (plan, report) = compile_plan(snapshot, options);
+    let (statuses, diagnostics) = report.finish();
+    Compiled {
+        plan,
+        statuses,
+        diagnostics,
+    }
+}
+
+/// Compiles a snapshot into the plan, leaving the statuses and diagnostics to be written
+/// by [`StatusReport::finish`]: a reload serves the plan first and writes the status after.
+pub fn compile_plan<'s>(
+    snapshot: &'s Snapshot,
+    options: &CompileOptions,
+) -> (Plan, StatusReport<'s>) {
     let stamp = StatusStamp::new(options);
     let time = &stamp.time;
     let mut diagnostics = Diagnostics::default();
@@ -207,7 +225,8 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         .map(|r| (route_order(&r.metadata), r))
         .collect();
     routes.sort_by(|a, b| a.0.cmp(&b.0));
-    statuses.reserve(routes.len());
+    let mut http_records = Vec::with_capacity(routes.len());
+    let mut parent_results = Vec::with_capacity(routes.len());
     let mut intern = Interner::default();
     let mut arena = RuleArena::new(routes.len(), &mut intern);
     // Reused from route to route.
@@ -223,16 +242,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
         };
-        let resource = || {
-            format!(
-                "HTTPRoute {namespace}/{}",
-                route.metadata.name.as_deref().unwrap_or_default()
-            )
-        };
         let compiled = compile_route(route, namespace, &backends, &mut intern, &mut arena);
-        for message in &compiled.invalid_rules {
-            diagnostics.push(&resource(), message.clone());
-        }
         let hostname_error = route_hostnames(&route.spec.hostnames, &mut hostnames);
         let all_invalid = compiled.invalid_rules.len() == compiled.rules.len();
         let rules_error = all_invalid.then(|| compiled.invalid_rules.join("; "));
@@ -243,12 +253,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             hostname_error: hostname_error.as_deref(),
             rules_error: rules_error.as_deref(),
         };
-        let parents = attach_parents(
+        let start = parent_results.len();
+        attach_parents(
             &route.spec.parent_refs,
             &info,
             &mut gateways,
             &namespace_labels,
             &mut attachments,
+            &mut parent_results,
             |gateway, listener, hostnames| {
                 let policies = if traffic_policies.is_empty() {
                     Vec::new()
@@ -278,45 +290,34 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 );
             },
         );
-        let route_status = route_status(
-            parents,
-            &route.metadata,
-            &compiled.ref_errors,
-            &compiled.invalid_rules,
-            &stamp,
-            &resource,
-            &mut diagnostics,
-        );
-        statuses.push(ObjectStatus {
-            api_version: GATEWAY_API_VERSION.into(),
-            kind: "HTTPRoute".into(),
-            namespace: namespace.to_owned(),
-            name: route.metadata.name.clone().unwrap_or_default(),
-            status: StatusBody::Route(route_status),
+        http_records.push(RouteRecord {
+            kind: "HTTPRoute",
+            meta: &route.metadata,
+            namespace,
+            parent_refs: &route.spec.parent_refs,
+            parents: start..parent_results.len(),
+            ref_errors: compiled.ref_errors,
+            invalid_rules: compiled.invalid_rules,
         });
     }
 
-    statuses.extend(traffic_policies.statuses(&stamp, &mut diagnostics));
-    statuses.extend(extensions.statuses(&stamp, &mut diagnostics));
-    statuses.extend(listener_policies.statuses(&stamp, &mut diagnostics));
-    statuses.extend(backend_policies.statuses(&stamp, &mut diagnostics));
+    let mut policy_diagnostics = Diagnostics::default();
+    statuses.extend(traffic_policies.statuses(&stamp, &mut policy_diagnostics));
+    statuses.extend(extensions.statuses(&stamp, &mut policy_diagnostics));
+    statuses.extend(listener_policies.statuses(&stamp, &mut policy_diagnostics));
+    statuses.extend(backend_policies.statuses(&stamp, &mut policy_diagnostics));
     statuses.extend(policy::backend_statuses(
         &backends,
         &stamp,
-        &mut diagnostics,
+        &mut policy_diagnostics,
     ));
 
     let mut tls_routes: Vec<_> = snapshot.tls_routes.iter().collect();
     tls_routes.sort_by(|a, b| route_order(&a.metadata).cmp(&route_order(&b.metadata)));
+    let mut tls_records = Vec::with_capacity(tls_routes.len());
     for route in tls_routes {
         let Some(namespace) = route.metadata.namespace.as_deref() else {
             continue;
-        };
-        let resource = || {
-            format!(
-                "TLSRoute {namespace}/{}",
-                route.metadata.name.as_deref().unwrap_or_default()
-            )
         };
         let mut ref_errors = Vec::new();
         let targets = tls_backends(route, namespace, &backends, &mut ref_errors);
@@ -328,12 +329,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
             hostname_error: hostname_error.as_deref(),
             rules_error: None,
         };
-        let parents = attach_parents(
+        let start = parent_results.len();
+        attach_parents(
             &route.spec.parent_refs,
             &info,
             &mut gateways,
             &namespace_labels,
             &mut attachments,
+            &mut parent_results,
             |gateway, listener, hostnames| {
                 tls_attached[gateway][listener].push(tls_route_plan(
                     route,
@@ -343,21 +346,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
                 ));
             },
         );
-        let route_status = route_status(
-            parents,
-            &route.metadata,
-            &ref_errors,
-            &[],
-            &stamp,
-            &resource,
-            &mut diagnostics,
-        );
-        statuses.push(ObjectStatus {
-            api_version: GATEWAY_API_VERSION.into(),
-            kind: "TLSRoute".into(),
-            namespace: namespace.to_owned(),
-            name: route.metadata.name.clone().unwrap_or_default(),
-            status: StatusBody::Route(route_status),
+        tls_records.push(RouteRecord {
+            kind: "TLSRoute",
+            meta: &route.metadata,
+            namespace,
+            parent_refs: &route.spec.parent_refs,
+            parents: start..parent_results.len(),
+            ref_errors,
+            invalid_rules: Vec::new(),
         });
     }
 
@@ -415,24 +411,16 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         }
     }
 
-    statuses.sort_by(|a, b| {
-        let kind_rank = |k: &str| match k {
-            "GatewayClass" => 0,
-            "Gateway" => 1,
-            _ => 2,
-        };
-        (kind_rank(&a.kind), &a.kind, &a.namespace, &a.name).cmp(&(
-            kind_rank(&b.kind),
-            &b.kind,
-            &b.namespace,
-            &b.name,
-        ))
-    });
-    Compiled {
-        plan,
+    let report = StatusReport {
+        stamp,
         statuses,
-        diagnostics: diagnostics.0,
-    }
+        gateway_diagnostics: diagnostics,
+        http_routes: http_records,
+        policy_diagnostics,
+        tls_routes: tls_records,
+        parents: parent_results,
+    };
+    (plan, report)
 }
 
 /// Creation timestamp (`None` when unknown, ordering first), namespace, name: the
@@ -461,23 +449,24 @@ fn route_hostnames(hostnames: &[String], out: &mut Vec<HostMatch>) -> Option<Str
     error
 }
 
-/// How each parentRef of a route fared.
-type ParentResults = Vec<(ParentReference, Result<(), (&'static str, String)>)>;
-
 /// Attaches a route's parentRefs, calling `on_attach(gateway, listener, hostnames)` for
-/// each listener it lands on (`attachments` is scratch space).
+/// each listener it lands on and appending to `results` how each parent of ours fared
+/// (`attachments` is scratch space).
 fn attach_parents(
     parent_refs: &[ParentReference],
     info: &RouteInfo<'_>,
     gateways: &mut [GatewayState<'_>],
     namespace_labels: &BTreeMap<&str, &BTreeMap<String, String>>,
     attachments: &mut Attachments,
+    results: &mut Vec<ParentResult>,
     mut on_attach: impl FnMut(usize, usize, &[HostMatch]),
-) -> ParentResults {
-    let mut results: ParentResults = Vec::new();
-    for parent in parent_refs {
-        let stored = defaulted(parent);
-        if results.iter().any(|(p, _)| *p == stored) {
+) {
+    let start = results.len();
+    for (index, parent) in parent_refs.iter().enumerate() {
+        if results[start..]
+            .iter()
+            .any(|&(seen, _)| same_parent(&parent_refs[seen], parent))
+        {
             continue;
         }
         if let Some(error) = info.hostname_error {
@@ -487,83 +476,26 @@ fn attach_parents(
             ) {
                 continue;
             }
-            results.push((stored, Err(("UnsupportedValue", error.to_owned()))));
+            results.push((index, Err(("UnsupportedValue", error.to_owned()))));
             continue;
         }
         match attach(parent, info, gateways, namespace_labels, attachments) {
             ParentOutcome::NotOurs => {}
             ParentOutcome::Rejected {
                 reason, message, ..
-            } => results.push((stored, Err((reason, message)))),
+            } => results.push((index, Err((reason, message)))),
             ParentOutcome::Attached { gateway } => {
                 if let Some(error) = info.rules_error {
-                    results.push((stored, Err(("UnsupportedValue", error.to_owned()))));
+                    results.push((index, Err(("UnsupportedValue", error.to_owned()))));
                     continue;
                 }
                 for (listener, hostnames) in attachments.listeners() {
                     gateways[gateway].listeners[listener].attached_routes += 1;
                     on_attach(gateway, listener, hostnames);
                 }
-                results.push((stored, Ok(())));
+                results.push((index, Ok(())));
             }
         }
-    }
-    results
-}
-
-/// The `RouteStatus` of a route from its parents' outcomes and its reference errors.
-fn route_status(
-    parents: ParentResults,
-    meta: &ObjectMeta,
-    ref_errors: &[RefError],
-    invalid_rules: &[String],
-    stamp: &StatusStamp,
-    resource: &impl Fn() -> String,
-    diagnostics: &mut Diagnostics,
-) -> RouteStatus {
-    let c = stamp.conditions(meta);
-    for error in ref_errors {
-        diagnostics.push(&resource(), error.diagnostic());
-    }
-    let resolved = match ref_errors.first() {
-        None => c.make("ResolvedRefs", true, "ResolvedRefs", ""),
-        Some(error) => c.make("ResolvedRefs", false, error.reason, error.message.clone()),
-    };
-    RouteStatus {
-        parents: parents
-            .into_iter()
-            .map(|(parent_ref, outcome)| {
-                let partially_invalid = outcome.is_ok() && !invalid_rules.is_empty();
-                let mut conditions = Vec::with_capacity(2 + usize::from(partially_invalid));
-                conditions.push(match outcome {
-                    Ok(()) => c.make("Accepted", true, "Accepted", ""),
-                    Err((reason, message)) => {
-                        diagnostics.push(
-                            &resource(),
-                            format!(
-                                "spec.parentRefs ({}): {message} ({reason})",
-                                parent_ref.name
-                            ),
-                        );
-                        c.make("Accepted", false, reason, message)
-                    }
-                });
-                conditions.push(resolved.clone());
-                if partially_invalid {
-                    conditions.push(c.make(
-                        "PartiallyInvalid",
-                        true,
-                        "UnsupportedValue",
-                        invalid_rules.join("; "),
-                    ));
-                }
-                RouteParentStatus {
-                    parent_ref,
-                    controller_name: stamp.controller_name.clone(),
-                    conditions,
-                }
-            })
-            .collect(),
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::{
     build::{BuildCarry, BuildContext, build_sockets},
-    compile::{CompileOptions, Compiled, Diagnostic, compile},
+    compile::{CompileOptions, Diagnostic, compile_plan},
     snapshot::Snapshot,
 };
 
@@ -62,14 +62,16 @@ pub struct Applied {
 /// Time spent in each step of [`Runtime::apply`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApplyTimings {
-    /// Snapshot to plan and status.
+    /// Snapshot to plan (the status is written after the swap).
     pub compile: Duration,
     /// Plan to routers and rule stacks.
     pub build: Duration,
     /// Routers swapped into the sockets (and new addresses bound).
     pub swap: Duration,
-    /// Plan and status handed to the admin server, after the swap (it writes them as JSON
-    /// when first asked).
+    /// Statuses and diagnostics written, after the swap: traffic does not wait for them.
+    pub status: Duration,
+    /// Plan and status handed to the admin server, after the status (it writes them as
+    /// JSON when first asked).
     pub publish: Duration,
 }
 
@@ -111,7 +113,7 @@ impl Runtime {
             gateway_addresses: self.options.listen_map.status_addresses(),
         };
         let started = Instant::now();
-        let compiled = compile(snapshot, &compile_options);
+        let (plan, report) = compile_plan(snapshot, &compile_options);
         let compiled_at = Instant::now();
         // Applies are serial (one source task): the lock is never contended.
         let previous = std::mem::take(&mut *self.carry.lock());
@@ -119,11 +121,8 @@ impl Runtime {
             .with_metrics(self.admin.metrics().clone())
             .with_carry(previous);
         let listen_map = &self.options.listen_map;
-        let (desired, warnings) = build_sockets(
-            &compiled.plan,
-            |gw, port| listen_map.bind(gw, port),
-            &mut ctx,
-        );
+        let (desired, warnings) =
+            build_sockets(&plan, |gw, port| listen_map.bind(gw, port), &mut ctx);
         *self.carry.lock() = ctx.into_carry();
         let serving: Vec<SocketState> = desired
             .values()
@@ -133,13 +132,10 @@ impl Runtime {
         let bind_error = self.sockets.apply(desired).err();
         let swapped_at = Instant::now();
         let replaced = std::mem::replace(&mut *self.serving.lock(), serving);
+        let (statuses, diagnostics) = report.finish();
+        let status_at = Instant::now();
         // Published as values: written as JSON when the admin server is first asked. Before
         // `/ready` turns true, so that a client who waited for it reads this status.
-        let Compiled {
-            plan,
-            statuses,
-            diagnostics,
-        } = compiled;
         let dump = self.admin.set_config_dump(JsonDocument::of(plan));
         let status = self.admin.set_status(JsonDocument::of(statuses));
         if bind_error.is_none() {
@@ -154,7 +150,8 @@ impl Runtime {
                 compile: compiled_at - started,
                 build: built_at - compiled_at,
                 swap: swapped_at - built_at,
-                publish: swapped_at.elapsed(),
+                status: status_at - swapped_at,
+                publish: status_at.elapsed(),
             },
         }
     }
