@@ -132,7 +132,8 @@ fn listener_router(listener: &ListenerPlan, ctx: &mut BuildContext) -> ListenerR
         wildcard: HashMap::default(),
         any: None,
     };
-    let mut metrics = ctx.listener_metrics(&listener.resource);
+    let rule_count = listener.virtual_hosts.iter().map(|v| v.rules.len()).sum();
+    let mut metrics = ctx.listener_metrics(&listener.resource, rule_count);
     // The stack and JWT layer of each rule of one virtual host, reused across them.
     let mut services: Vec<HttpService> = Vec::new();
     let mut jwt: Vec<Option<JwtLayer>> = Vec::new();

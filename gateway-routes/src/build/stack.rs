@@ -58,6 +58,7 @@ use gateway_filters::{
     url_rewrite::UrlRewriteLayer,
 };
 use http::StatusCode;
+use std::collections::hash_map::Entry;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 use tower::{
     Layer,
@@ -114,18 +115,22 @@ pub(crate) struct ListenerMetrics {
 }
 
 impl ListenerMetrics {
-    /// The handles of `rule`, when metrics are on: kept from an earlier build (one hash
-    /// lookup) or resolved.
+    /// The handles of `rule`, when metrics are on: kept from an earlier build or resolved,
+    /// one hash lookup either way.
     pub(crate) fn rule(&mut self, rule: &Arc<ResourceRef>) -> Option<RouteMetrics> {
         let (metrics, _, labels, generation) = self.on.as_ref()?;
-        if let Some((handles, used)) = self.rules.get_mut(&**rule) {
-            *used = *generation;
-            return Some(handles.clone());
+        match self.rules.entry(rule.clone()) {
+            Entry::Occupied(mut kept) => {
+                let (handles, used) = kept.get_mut();
+                *used = *generation;
+                Some(handles.clone())
+            }
+            Entry::Vacant(new) => {
+                let handles = metrics.route(&labels.for_rule(rule));
+                new.insert((handles.clone(), *generation));
+                Some(handles)
+            }
         }
-        let handles = metrics.route(&labels.for_rule(rule));
-        self.rules
-            .insert(rule.clone(), (handles.clone(), *generation));
-        Some(handles)
     }
 }
 
@@ -181,12 +186,17 @@ impl BuildContext {
     }
 
     /// The metric handles of the rules of `listener`, to resolve while building its
-    /// stacks; hand them back with [`BuildContext::finish_listener_metrics`].
-    pub(crate) fn listener_metrics(&mut self, listener: &ResourceRef) -> ListenerMetrics {
+    /// `rule_count` stacks (room for them is made once, not by rehashing as they come);
+    /// hand them back with [`BuildContext::finish_listener_metrics`].
+    pub(crate) fn listener_metrics(
+        &mut self,
+        listener: &ResourceRef,
+        rule_count: usize,
+    ) -> ListenerMetrics {
         let Some(metrics) = self.metrics.clone() else {
             return ListenerMetrics::default();
         };
-        let rules = self.route_metrics.remove(listener).unwrap_or_else(|| {
+        let mut rules = self.route_metrics.remove(listener).unwrap_or_else(|| {
             self.previous
                 .route_metrics
                 .as_mut()
@@ -194,6 +204,7 @@ impl BuildContext {
                 .and_then(|(_, _, listeners)| listeners.remove(listener))
                 .unwrap_or_default()
         });
+        rules.reserve(rule_count.saturating_sub(rules.len()));
         ListenerMetrics {
             on: Some((
                 metrics,
