@@ -39,48 +39,60 @@ enum Scanned {
     Address,
 }
 
-/// Checks a name in one pass: at most 253 bytes of dot-separated labels, each 1 to 63
-/// letters, digits and hyphens, neither starting nor ending with a hyphen (RFC 1123).
+/// Byte classes of [`scan_name`]: a byte of a DNS name is exactly one of these, any other
+/// byte is 0.
+const LOWER: u8 = 1;
+const DIGIT: u8 = 2;
+const HYPHEN: u8 = 4;
+const DOT: u8 = 8;
+const UPPER: u8 = 16;
+
+/// The class of every byte.
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' => LOWER,
+            b'0'..=b'9' => DIGIT,
+            b'-' => HYPHEN,
+            b'.' => DOT,
+            b'A'..=b'Z' => UPPER,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Checks a name: at most 253 bytes of dot-separated labels, each 1 to 63 letters, digits
+/// and hyphens, neither starting nor ending with a hyphen (RFC 1123). One pass classifies
+/// the bytes (a table lookup each), a second checks the labels' lengths and ends.
 fn scan_name(name: &[u8]) -> Scanned {
     if name.is_empty() || name.len() > 253 {
         return Scanned::Invalid;
     }
-    let mut label = 0;
-    let mut last = b'.';
-    let mut uppercase = false;
-    let mut digits_only = true;
+    let mut seen = 0;
     for &b in name {
-        match b {
-            b'.' if label == 0 || last == b'-' => return Scanned::Invalid,
-            b'.' => label = 0,
-            b'-' if label == 0 => return Scanned::Invalid,
-            b'-' => {
-                label += 1;
-                digits_only = false;
-            }
-            b'0'..=b'9' => label += 1,
-            b'a'..=b'z' => {
-                label += 1;
-                digits_only = false;
-            }
-            b'A'..=b'Z' => {
-                label += 1;
-                digits_only = false;
-                uppercase = true;
-            }
-            _ => return Scanned::Invalid,
-        }
-        if label > 63 {
+        let class = BYTE_CLASS[usize::from(b)];
+        if class == 0 {
             return Scanned::Invalid;
         }
-        last = b;
+        seen |= class;
     }
-    if label == 0 || last == b'-' {
-        Scanned::Invalid
-    } else if digits_only {
+    for label in name.split(|&b| b == b'.') {
+        match label {
+            [] | [b'-', ..] | [.., b'-'] => return Scanned::Invalid,
+            _ if label.len() > 63 => return Scanned::Invalid,
+            _ => {}
+        }
+    }
+    if seen & (LOWER | UPPER | HYPHEN) == 0 {
         Scanned::Address
     } else {
-        Scanned::Name { uppercase }
+        Scanned::Name {
+            uppercase: seen & UPPER != 0,
+        }
     }
 }
 

@@ -23,6 +23,16 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
+    /// An interner with room for `strings` distinct strings before it grows: a compile
+    /// expects about one (a path) per route, and growing a set of thousands rehashes
+    /// every string again at each doubling.
+    pub(crate) fn with_capacity(strings: usize) -> Self {
+        Self {
+            strings: HashSet::with_capacity_and_hasher(strings, Default::default()),
+            ..Self::default()
+        }
+    }
+
     /// The shared copy of `text`.
     pub(crate) fn str(&mut self, text: &str) -> Arc<str> {
         if let Some(shared) = self.strings.get(text) {

@@ -227,7 +227,7 @@ pub fn compile_plan<'s>(
     routes.sort_by(|a, b| a.0.cmp(&b.0));
     let mut http_records = Vec::with_capacity(routes.len());
     let mut parent_results = Vec::with_capacity(routes.len());
-    let mut intern = Interner::default();
+    let mut intern = Interner::with_capacity(routes.len());
     let mut arena = RuleArena::new(routes.len(), &mut intern);
     // Reused from route to route.
     let mut hostnames = Vec::new();

@@ -1,7 +1,7 @@
 //! Builds a listener's virtual hosts: one per distinct effective hostname, each holding
 //! every match of every attached rule in Gateway API precedence order.
 
-use std::{cmp::Ordering, ops::Range, sync::Arc};
+use std::{ops::Range, sync::Arc};
 
 use super::http_routes::RuleArena;
 use crate::plan::{HostMatch, RouteEntry, RulePlan, TrafficPolicyPlan, VirtualHost};
@@ -29,12 +29,42 @@ struct AttachedRoute {
     policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
 }
 
-/// An effective hostname with the first bytes of its name, taken while the name is
-/// fresh (see [`HostKey`]).
+/// An effective hostname with its sort key, taken while the name is fresh: the order of
+/// [`HostMatch::specificity`] then name, as two integers that decide most comparisons.
 #[derive(Debug)]
 struct HostEntry {
+    /// The variant, then longer names first: [`HostMatch::specificity`] as one integer.
+    rank: u64,
+    /// The first eight bytes of the name, big-endian, zero-padded: names of one length
+    /// order as these do, unless the bytes tie.
     prefix: u64,
     hostname: HostMatch,
+}
+
+impl HostEntry {
+    fn new(hostname: &HostMatch) -> Self {
+        Self {
+            rank: host_rank(hostname),
+            prefix: name_prefix(hostname),
+            hostname: hostname.clone(),
+        }
+    }
+
+    /// The name (empty for `Any`).
+    fn name(&self) -> &str {
+        host_name(&self.hostname)
+    }
+}
+
+/// One (hostname, route) pair of a listener, as the virtual host order sorts it.
+#[derive(Clone, Copy, Debug)]
+struct HostPair {
+    rank: u64,
+    prefix: u64,
+    /// Index in [`ListenerRoutes::hostnames`].
+    entry: usize,
+    /// Index in [`ListenerRoutes::routes`].
+    route: usize,
 }
 
 impl ListenerRoutes {
@@ -48,11 +78,7 @@ impl ListenerRoutes {
         policies: Vec<Option<Arc<TrafficPolicyPlan>>>,
     ) {
         let start = self.hostnames.len();
-        self.hostnames
-            .extend(hostnames.iter().map(|hostname| HostEntry {
-                prefix: name_prefix(hostname),
-                hostname: hostname.clone(),
-            }));
+        self.hostnames.extend(hostnames.iter().map(HostEntry::new));
         self.routes.push(AttachedRoute {
             hostnames: start..self.hostnames.len(),
             order,
@@ -70,32 +96,45 @@ impl ListenerRoutes {
 pub(crate) fn virtual_hosts(attached: &ListenerRoutes, arena: &RuleArena) -> Vec<VirtualHost> {
     // Every (hostname, route) pair, ordered most specific hostname first and then by
     // attachment order: one sort, so thousands of routes with their own hostnames cost
-    // n log n comparisons and no map.
-    let mut pairs: Vec<(HostKey<'_>, usize)> = Vec::with_capacity(attached.hostnames.len());
+    // n log n comparisons and no map. The pairs are small (two words of key, two
+    // indexes), and names are read only when their first eight bytes tie.
+    let entries = &attached.hostnames;
+    let mut pairs: Vec<HostPair> = Vec::with_capacity(entries.len());
     for (index, route) in attached.routes.iter().enumerate() {
-        pairs.extend(
-            attached.hostnames[route.hostnames.clone()]
-                .iter()
-                .map(|entry| (HostKey::new(entry), index)),
-        );
+        pairs.extend(route.hostnames.clone().map(|entry| HostPair {
+            rank: entries[entry].rank,
+            prefix: entries[entry].prefix,
+            entry,
+            route: index,
+        }));
     }
-    pairs.sort_unstable_by(|a, b| a.0.order(&b.0).then(a.1.cmp(&b.1)));
-    pairs.dedup_by(|a, b| a.1 == b.1 && a.0.same(&b.0));
+    let same_host = |a: &HostPair, b: &HostPair| {
+        a.rank == b.rank
+            && a.prefix == b.prefix
+            && entries[a.entry].name() == entries[b.entry].name()
+    };
+    pairs.sort_unstable_by(|a, b| {
+        (a.rank, a.prefix)
+            .cmp(&(b.rank, b.prefix))
+            .then_with(|| entries[a.entry].name().cmp(entries[b.entry].name()))
+            .then(a.route.cmp(&b.route))
+    });
+    pairs.dedup_by(|a, b| a.route == b.route && same_host(a, b));
 
-    let mut hosts = Vec::new();
+    let mut hosts = Vec::with_capacity(pairs.chunk_by(same_host).count());
     // Reused for every virtual host: (precedence key, entry).
     let mut keyed = Vec::new();
-    for group in pairs.chunk_by(|a, b| a.0.same(&b.0)) {
-        let hostname = group[0].0.hostname;
+    for group in pairs.chunk_by(same_host) {
+        let hostname = &entries[group[0].entry].hostname;
         let mut rules: Vec<Arc<RulePlan>> = Vec::with_capacity(
             group
                 .iter()
-                .map(|&(_, index)| attached.routes[index].rules.len())
+                .map(|pair| attached.routes[pair.route].rules.len())
                 .sum(),
         );
         keyed.clear();
-        for &(_, index) in group {
-            let route = &attached.routes[index];
+        for pair in group {
+            let route = &attached.routes[pair.route];
             for (rule_index, rule) in arena.rules[route.rules.clone()].iter().enumerate() {
                 let plan_index = rules.len();
                 rules.push(match route.policies.get(rule_index).cloned().flatten() {
@@ -143,62 +182,31 @@ fn host_name(hostname: &HostMatch) -> &str {
     }
 }
 
-/// A hostname as the virtual host order sorts it: `HostMatch`'s order (most specific
-/// first, then by name), with the first bytes of the name kept inline so that most
-/// comparisons of thousands of distinct names never read the names themselves.
-#[derive(Clone, Copy, Debug)]
-struct HostKey<'a> {
-    /// [`HostMatch::specificity`].
-    specificity: (u8, usize),
-    /// The first eight bytes of the name, big-endian, zero-padded.
-    prefix: u64,
-    /// The name (empty for `Any`).
-    name: &'a str,
-    hostname: &'a HostMatch,
-}
-
-impl<'a> HostKey<'a> {
-    fn new(entry: &'a HostEntry) -> Self {
-        Self {
-            specificity: entry.hostname.specificity(),
-            prefix: entry.prefix,
-            name: host_name(&entry.hostname),
-            hostname: &entry.hostname,
-        }
-    }
-
-    /// The same hostname.
-    fn same(&self, other: &Self) -> bool {
-        self.specificity == other.specificity
-            && self.prefix == other.prefix
-            && self.name == other.name
-    }
-
-    /// Orders as `(specificity, HostMatch)`: the variant and the name's length decide
-    /// first, and names of one length compare byte-wise, as the inline prefix does.
-    fn order(&self, other: &Self) -> Ordering {
-        (self.specificity, self.prefix, self.name).cmp(&(
-            other.specificity,
-            other.prefix,
-            other.name,
-        ))
-    }
+/// [`HostMatch::specificity`] as one integer: the variant in the high half, the length
+/// subtracted from `u32::MAX` in the low half (names are at most 253 bytes).
+fn host_rank(hostname: &HostMatch) -> u64 {
+    let (variant, _) = hostname.specificity();
+    let len = u64::try_from(host_name(hostname).len()).unwrap_or(u64::from(u32::MAX));
+    (u64::from(variant) << 32) | (u64::from(u32::MAX) - len.min(u64::from(u32::MAX)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::intern::Interner;
 
     fn exact(name: &str) -> HostMatch {
         HostMatch::Exact(name.into())
     }
 
     #[test]
-    fn host_keys_order_as_specificity_then_hostname() {
+    fn virtual_hosts_order_by_specificity_then_hostname_one_per_host() {
         let hosts = [
             HostMatch::Any,
             HostMatch::Wildcard(".example.com".into()),
             HostMatch::Wildcard(".a.example.com".into()),
+            HostMatch::Wildcard(".ab".into()),
+            exact(".ab"),
             exact("svc-10.example"),
             exact("svc-9.example"),
             exact("svc-2.example"),
@@ -207,20 +215,22 @@ mod tests {
             exact("abcdefgh-2"),
             exact("abcdefgh-1"),
         ];
-        let entry = |hostname: &HostMatch| HostEntry {
-            prefix: name_prefix(hostname),
-            hostname: hostname.clone(),
-        };
-        let mut expected: Vec<&HostMatch> = hosts.iter().collect();
+        let mut attached = ListenerRoutes::default();
+        for (order, host) in hosts.iter().enumerate() {
+            attached.push(std::slice::from_ref(host), order, 0..0, Vec::new());
+        }
+        // Another route on a hostname already served, and a route naming one twice.
+        attached.push(&[exact("abcdefgh-1")], hosts.len(), 0..0, Vec::new());
+        attached.push(&[exact("b"), exact("b")], hosts.len() + 1, 0..0, Vec::new());
+        let mut intern = Interner::default();
+        let arena = RuleArena::new(0, &mut intern);
+
+        let built: Vec<HostMatch> = virtual_hosts(&attached, &arena)
+            .into_iter()
+            .map(|vhost| vhost.hostname)
+            .collect();
+        let mut expected = hosts.to_vec();
         expected.sort_by(|a, b| (a.specificity(), a).cmp(&(b.specificity(), b)));
-        let entries: Vec<HostEntry> = hosts.iter().map(entry).collect();
-        let mut keys: Vec<HostKey<'_>> = entries.iter().map(HostKey::new).collect();
-        keys.sort_unstable_by(HostKey::order);
-        let sorted: Vec<&HostMatch> = keys.iter().map(|k| k.hostname).collect();
-        assert_eq!(sorted, expected);
-        let (a, also_a) = (entry(&exact("a")), entry(&exact("a")));
-        let wild_a = entry(&HostMatch::Wildcard("a".into()));
-        assert!(HostKey::new(&a).same(&HostKey::new(&also_a)));
-        assert!(!HostKey::new(&a).same(&HostKey::new(&wild_a)));
+        assert_eq!(built, expected);
     }
 }
