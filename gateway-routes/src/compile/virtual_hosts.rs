@@ -186,8 +186,8 @@ fn host_name(hostname: &HostMatch) -> &str {
 /// subtracted from `u32::MAX` in the low half (names are at most 253 bytes).
 fn host_rank(hostname: &HostMatch) -> u64 {
     let (variant, _) = hostname.specificity();
-    let len = u64::try_from(host_name(hostname).len()).unwrap_or(u64::from(u32::MAX));
-    (u64::from(variant) << 32) | (u64::from(u32::MAX) - len.min(u64::from(u32::MAX)))
+    let len = u32::try_from(host_name(hostname).len()).unwrap_or(u32::MAX);
+    (u64::from(variant) << 32) | u64::from(u32::MAX - len)
 }
 
 #[cfg(test)]
