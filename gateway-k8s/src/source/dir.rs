@@ -10,7 +10,8 @@
 //! Each file may hold several documents separated by `---`. Documents of kinds the
 //! gateway does not read are skipped; unknown fields in the kinds it reads are warnings;
 //! any document that fails to decode fails the whole load (see [`LoadError`]), so the
-//! caller keeps serving its last good snapshot.
+//! caller keeps serving its last good snapshot. Large loads decode their documents on
+//! several threads; the result is the same as on one.
 
 use std::{
     fs,
@@ -22,10 +23,12 @@ use gateway_routes::snapshot::Snapshot;
 use walkdir::{DirEntry, WalkDir};
 
 use super::{
+    decode_all::{decode_all, decode_threads},
+    diagnostic::DocumentError,
     error::{LoadError, ParseError},
     object::metadata,
-    parse::{Decoded, decode_document},
-    split::split,
+    parse::Decoded,
+    split::{Document, split},
 };
 
 /// The result of a successful [`load_dir`].
@@ -93,67 +96,93 @@ impl DirContents {
     ///
     /// [`LoadError::Invalid`] listing every document that does not decode.
     pub fn parse(&self) -> Result<Loaded, LoadError> {
-        let mut loaded = Loaded::default();
-        let mut errors = Vec::new();
-        for (file, text) in &self.files {
-            loaded.files += 1;
-            load_file(file, text, &mut loaded, &mut errors);
-        }
+        let (loaded, errors) = self.decode();
         if errors.is_empty() {
             Ok(loaded)
         } else {
             Err(LoadError::Invalid { errors })
         }
     }
+
+    /// Decodes every document: what decoded, and what failed.
+    fn decode(&self) -> (Loaded, Vec<ParseError>) {
+        let mut loaded = Loaded {
+            files: self.files.len(),
+            ..Loaded::default()
+        };
+        let mut errors = Vec::new();
+        let documents: Vec<(&Path, Document<'_>)> = self
+            .files
+            .iter()
+            .flat_map(|(file, text)| {
+                // A byte-order mark would hide a leading `---`; it occupies no line.
+                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                split(text)
+                    .into_iter()
+                    .map(move |document| (file.as_path(), document))
+            })
+            .collect();
+        let texts: Vec<&str> = documents
+            .iter()
+            .map(|(_, document)| document.text)
+            .collect();
+        let decoded = decode_all(&texts, decode_threads(texts.len()));
+        for ((file, document), decoded) in documents.iter().zip(decoded) {
+            record(file, document, decoded, &mut loaded, &mut errors);
+        }
+        (loaded, errors)
+    }
 }
 
-/// Decodes every document of one file into `loaded`, or its failures into `errors`.
-fn load_file(file: &Path, text: &str, loaded: &mut Loaded, errors: &mut Vec<ParseError>) {
-    // A byte-order mark would hide a leading `---`; it occupies no line.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for document in split(text) {
-        match decode_document(document.text) {
-            Ok(Decoded::Empty) => {}
-            Ok(Decoded::Ignored { api_version, kind }) => {
-                tracing::debug!(
-                    file = %file.display(),
-                    document = document.index,
-                    %api_version,
-                    %kind,
-                    "ignoring a kind the gateway does not read",
-                );
-            }
-            Ok(Decoded::Object {
-                object,
-                kind,
-                unknown_fields,
-            }) => {
-                let meta = metadata(&object);
-                let namespace = meta
-                    .namespace
-                    .as_deref()
-                    .map_or(String::new(), |ns| format!("{ns}/"));
-                let name = meta.name.as_deref().unwrap_or_default();
-                loaded.warnings.extend(unknown_fields.iter().map(|field| {
-                    format!(
-                        "{}: document {} (line {}): {kind} {namespace}{name}: unknown field `{field}`",
-                        file.display(),
-                        document.index,
-                        document.content_line(),
-                    )
-                }));
-                loaded.snapshot.insert(*object);
-                loaded.objects += 1;
-            }
-            Err(error) => errors.push(ParseError {
-                file: file.to_path_buf(),
-                document: document.index,
-                line: error
-                    .line
-                    .map_or_else(|| document.content_line(), |line| document.file_line(line)),
-                reason: error.reason,
-            }),
+/// Adds one decoded document to `loaded`, or its failure to `errors`.
+fn record(
+    file: &Path,
+    document: &Document<'_>,
+    decoded: Result<Decoded, DocumentError>,
+    loaded: &mut Loaded,
+    errors: &mut Vec<ParseError>,
+) {
+    match decoded {
+        Ok(Decoded::Empty) => {}
+        Ok(Decoded::Ignored { api_version, kind }) => {
+            tracing::debug!(
+                file = %file.display(),
+                document = document.index,
+                %api_version,
+                %kind,
+                "ignoring a kind the gateway does not read",
+            );
         }
+        Ok(Decoded::Object {
+            object,
+            kind,
+            unknown_fields,
+        }) => {
+            let meta = metadata(&object);
+            let namespace = meta
+                .namespace
+                .as_deref()
+                .map_or(String::new(), |ns| format!("{ns}/"));
+            let name = meta.name.as_deref().unwrap_or_default();
+            loaded.warnings.extend(unknown_fields.iter().map(|field| {
+                format!(
+                    "{}: document {} (line {}): {kind} {namespace}{name}: unknown field `{field}`",
+                    file.display(),
+                    document.index,
+                    document.content_line(),
+                )
+            }));
+            loaded.snapshot.insert(*object);
+            loaded.objects += 1;
+        }
+        Err(error) => errors.push(ParseError {
+            file: file.to_path_buf(),
+            document: document.index,
+            line: error
+                .line
+                .map_or_else(|| document.content_line(), |line| document.file_line(line)),
+            reason: error.reason,
+        }),
     }
 }
 

@@ -5,6 +5,7 @@
 //! with [`load_dir`], and reports changes to it with [`watch_dir`]. A load either succeeds
 //! whole or fails whole, so the caller can keep serving its last good snapshot.
 
+mod decode_all;
 mod diagnostic;
 mod dir;
 mod error;

@@ -33,10 +33,10 @@ spec:
 ";
 
 fn load(text: &str) -> (Loaded, Vec<ParseError>) {
-    let mut loaded = Loaded::default();
-    let mut errors = Vec::new();
-    load_file(Path::new("m/routes.yaml"), text, &mut loaded, &mut errors);
-    (loaded, errors)
+    let contents = DirContents {
+        files: vec![(PathBuf::from("m/routes.yaml"), text.to_owned())],
+    };
+    contents.decode()
 }
 
 #[test]
